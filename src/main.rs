@@ -1,1 +1,194 @@
-fn main() {}
+//! The `wsgate` command line: run, check, demo (design.md "Command line").
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use wsgate::config::{Config, ConfigError};
+
+#[derive(Parser)]
+#[command(
+    name = "wsgate",
+    version,
+    about = "A transparent, WebSocket-aware reverse proxy"
+)]
+struct Cli {
+    /// The YAML configuration file.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log format; the level comes from RUST_LOG (default: info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the configuration file: exit 0, or print every error and exit 1.
+    Check,
+    /// Run the embedded example config with a built-in echo backend.
+    Demo,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+const DEFAULT_CONFIG: &str = "config/wsgate.yaml";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Some(Command::Check) => check(cli.config.as_deref()),
+        Some(Command::Demo) => run(demo_config(cli.config.as_deref()), true),
+        None => {
+            let path = cli.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+            run(
+                Config::load(&path).map_err(|e| (path.display().to_string(), e)),
+                false,
+            )
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn check(path: Option<&Path>) -> ExitCode {
+    let path = path.unwrap_or(Path::new(DEFAULT_CONFIG));
+    match Config::load(path) {
+        Ok(config) => {
+            println!(
+                "{}: ok ({} listeners, {} upstreams, {} routes)",
+                path.display(),
+                config.listeners.len(),
+                config.upstreams.len(),
+                config.routes.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print_config_error(&path.display().to_string(), &e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_config_error(source: &str, e: &ConfigError) {
+    for message in e.messages() {
+        eprintln!("{source}: {message}");
+    }
+}
+
+fn demo_config(path: Option<&Path>) -> Result<Config, (String, ConfigError)> {
+    match path {
+        Some(path) => Config::load(path).map_err(|e| (path.display().to_string(), e)),
+        None => Config::from_yaml(wsgate::demo::EXAMPLE_CONFIG)
+            .map_err(|e| ("embedded config/example.yaml".to_owned(), e)),
+    }
+}
+
+fn run(config: Result<Config, (String, ConfigError)>, demo: bool) -> ExitCode {
+    let config = match config {
+        Ok(config) => config,
+        Err((source, e)) => {
+            print_config_error(&source, &e);
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("wsgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(config, demo))
+}
+
+async fn serve(config: Config, demo: bool) -> ExitCode {
+    if demo {
+        if let Err(e) = start_demo_backend(&config).await {
+            eprintln!("wsgate demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let running = match wsgate::start(config).await {
+        Ok(running) => running,
+        Err(e) => {
+            eprintln!("wsgate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if demo {
+        print_demo_urls(&running);
+    }
+    wait_for_signal().await;
+    running.stop();
+    ExitCode::SUCCESS
+}
+
+/// The echo backend listens where the first upstream's first endpoint points.
+async fn start_demo_backend(config: &Config) -> Result<(), String> {
+    let endpoint = config
+        .upstreams
+        .first()
+        .and_then(|u| u.endpoints.first())
+        .ok_or("the config names no upstream endpoint for the echo backend")?;
+    let addr = tokio::net::lookup_host(endpoint.as_str())
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("cannot resolve the echo backend address {endpoint}"))?;
+    let bound = wsgate::demo::spawn_echo_backend(addr)
+        .await
+        .map_err(|e| format!("cannot bind the echo backend at {addr}: {e}"))?;
+    tracing::info!(addr = %bound, "demo echo backend listening");
+    Ok(())
+}
+
+fn print_demo_urls(running: &wsgate::Running) {
+    println!("wsgate demo is running. Try:");
+    for (_, addr) in running.listeners() {
+        println!("  ws://{addr}/ws        WebSocket echo (subprotocols chat.v2, chat.v1)");
+        println!("  http://{addr}/        a page that uses it from the browser");
+    }
+    if let Some(admin) = running.admin_addr() {
+        println!("  http://{admin}/metrics  Prometheus metrics");
+    }
+    println!("Ctrl-C stops it.");
+}
+
+/// SIGTERM and SIGINT stop wsgate; SIGHUP is caught so it cannot kill the process.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return }
+            _ = hup.recv() => tracing::warn!("SIGHUP: configuration reload is not supported yet; restart to apply changes"),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The YAML document as written: serde structs that reject unknown keys. Keys of the design that are
+//! not built yet are accepted here as raw values so that validation can name them "not supported yet".
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_yaml::Value;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Addresses wsgate accepts client connections on.
+    #[serde(default)]
+    pub listeners: Vec<RawListener>,
+    /// The metrics and health listener; absent = none.
+    pub admin: Option<RawAdmin>,
+    /// Named groups of backend endpoints.
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, RawUpstream>,
+    /// Host and path rules choosing an upstream, in order.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    /// Drain on SIGTERM (not built yet).
+    pub shutdown: Option<Value>,
+    /// Proxies whose X-Forwarded-For is kept (not built yet).
+    pub trusted_proxies: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    /// Used in logs and the library API.
+    pub name: String,
+    /// `ip:port`; port 0 picks a free port.
+    pub bind: String,
+    /// Time allowed for a request head, e.g. "10s".
+    pub handshake_timeout: Option<String>,
+    /// TLS termination (not built yet).
+    pub tls: Option<Value>,
+    /// Connection cap (not built yet).
+    pub max_connections: Option<Value>,
+    /// PROXY protocol (not built yet).
+    pub proxy_protocol: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// `ip:port` of /metrics, /healthz, /readyz.
+    pub bind: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// `host:port` of each backend.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// `round_robin` (default).
+    pub balance: Option<String>,
+    /// TCP connect timeout, e.g. "2s".
+    pub connect_timeout: Option<String>,
+    /// TLS toward the backend (not built yet).
+    pub tls: Option<Value>,
+    /// Health checks (not built yet).
+    pub health: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Metric label; defaults to the upstream name.
+    pub name: Option<String>,
+    /// Which requests this route takes.
+    #[serde(rename = "match", default)]
+    pub matcher: RawMatch,
+    /// Name of an entry of `upstreams`.
+    pub upstream: String,
+    /// WebSocket options.
+    #[serde(default)]
+    pub websocket: RawWebSocket,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMatch {
+    /// Host without port, case-insensitive; absent = any host.
+    pub host: Option<String>,
+    /// Plain string prefix of the path; default "/".
+    pub path_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebSocket {
+    /// Allowed subprotocols; absent = pass through.
+    pub subprotocols: Option<Vec<String>>,
+    /// Allowed Origin values; absent = any.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Largest frame payload, e.g. "1MiB".
+    pub max_frame_size: Option<RawSize>,
+    /// Largest message (all fragments), e.g. "16MiB".
+    pub max_message_size: Option<RawSize>,
+    /// Check text messages are UTF-8.
+    pub validate_utf8: Option<bool>,
+    /// `answer` or `forward` client pings.
+    pub ping: Option<String>,
+    /// Proxy pings to silent peers (not built yet).
+    pub keepalive: Option<Value>,
+    /// Close connections without data frames (not built yet).
+    pub idle_timeout: Option<Value>,
+    /// Extensions negotiated through the proxy (not built yet).
+    pub extensions: Option<Value>,
+    /// Re-mask client frames (not built yet).
+    pub remask: Option<Value>,
+}
+
+/// A size: a byte count or a string with a unit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(u64),
+    Text(String),
+}

@@ -1,0 +1,95 @@
+//! The typed configuration the runtime uses, built from the raw YAML by `validate`.
+//! Every value here has already been checked: durations parsed, sizes in bytes, names resolved.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listeners: Vec<ListenerConfig>,
+    /// `None` when the YAML has no `admin` section: no metrics listener is started.
+    pub admin: Option<AdminConfig>,
+    /// In YAML order of the `upstreams` map keys (sorted by name for determinism).
+    pub upstreams: Vec<UpstreamConfig>,
+    /// In YAML order.
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub bind: SocketAddr,
+    /// Time allowed for the request head to arrive (default 10s).
+    pub handshake_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    pub bind: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// `host:port` strings, at least one; host may be an IP or a DNS name.
+    pub endpoints: Vec<String>,
+    pub balance: Balance,
+    /// Default 2s.
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig {
+    /// Metric label; defaults to the upstream name.
+    pub name: String,
+    /// Lower-cased, without port. `None` matches any host.
+    pub host: Option<String>,
+    /// Default "/".
+    pub path_prefix: String,
+    /// Index into `Config::upstreams`.
+    pub upstream: usize,
+    pub websocket: WebSocketConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSocketConfig {
+    /// Allowed subprotocols; `None` = pass through whatever the backend picks.
+    pub subprotocols: Option<Vec<String>>,
+    /// Allowed `Origin` values (exact, case-insensitive match); `None` = any.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Default 1 MiB.
+    pub max_frame_size: u64,
+    /// Default 16 MiB.
+    pub max_message_size: u64,
+    /// Default true.
+    pub validate_utf8: bool,
+    /// Default `Answer`.
+    pub ping: PingMode,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            subprotocols: None,
+            allowed_origins: None,
+            max_frame_size: 1 << 20,
+            max_message_size: 16 << 20,
+            validate_utf8: true,
+            ping: PingMode::Answer,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PingMode {
+    /// Client pings are answered by wsgate and not forwarded.
+    Answer,
+    /// Client pings are relayed to the backend.
+    Forward,
+}

@@ -1,0 +1,328 @@
+//! Raw YAML to typed config. Every semantic error is collected with its YAML path, so one run of
+//! `wsgate check` shows them all.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use super::error::{ConfigError, FieldError};
+use super::raw::{RawConfig, RawRoute, RawSize, RawUpstream, RawWebSocket};
+use super::types::*;
+use super::units::{parse_duration, parse_size};
+
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn not_supported(&mut self, path: impl Into<String>, value: &Option<Value>) {
+        if value.is_some() {
+            self.push(path, "not supported yet (planned)");
+        }
+    }
+
+    /// Collects the error of a fallible conversion, yielding a placeholder value.
+    fn take<T>(&mut self, path: impl Into<String>, result: Result<T, String>, fallback: T) -> T {
+        result.unwrap_or_else(|message| {
+            self.push(path, message);
+            fallback
+        })
+    }
+}
+
+pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let mut errors = Errors::default();
+    errors.not_supported("shutdown", &raw.shutdown);
+    errors.not_supported("trusted_proxies", &raw.trusted_proxies);
+
+    let listeners = listeners(&raw, &mut errors);
+    let admin = raw.admin.as_ref().map(|admin| {
+        let bind = errors.take("admin.bind", parse_bind(&admin.bind), unspecified());
+        if bind.port() != 0 && listeners.iter().any(|l| l.bind == bind) {
+            errors.push("admin.bind", format!("{bind} is also a listener's address"));
+        }
+        AdminConfig { bind }
+    });
+    let upstreams: Vec<UpstreamConfig> = raw
+        .upstreams
+        .iter()
+        .map(|(name, upstream)| self::upstream(name, upstream, &mut errors))
+        .collect();
+    let routes = routes(&raw.routes, &upstreams, &mut errors);
+
+    if errors.0.is_empty() {
+        Ok(Config {
+            listeners,
+            admin,
+            upstreams,
+            routes,
+        })
+    } else {
+        Err(ConfigError::Invalid(errors.0))
+    }
+}
+
+fn unspecified() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
+}
+
+fn parse_bind(text: &str) -> Result<SocketAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!("{text:?} is not an ip:port address (e.g. \"0.0.0.0:8080\", \"[::]:8080\")")
+    })
+}
+
+fn listeners(raw: &RawConfig, errors: &mut Errors) -> Vec<ListenerConfig> {
+    if raw.listeners.is_empty() {
+        errors.push("listeners", "at least one listener is required");
+    }
+    let mut names = HashSet::new();
+    let mut binds = HashSet::new();
+    let mut out = Vec::new();
+    for (i, l) in raw.listeners.iter().enumerate() {
+        let path = format!("listeners[{i}]");
+        errors.not_supported(format!("{path}.tls"), &l.tls);
+        errors.not_supported(format!("{path}.max_connections"), &l.max_connections);
+        errors.not_supported(format!("{path}.proxy_protocol"), &l.proxy_protocol);
+        if l.name.trim().is_empty() {
+            errors.push(format!("{path}.name"), "must not be empty");
+        } else if !names.insert(l.name.as_str()) {
+            errors.push(
+                format!("{path}.name"),
+                format!("duplicate listener name {:?}", l.name),
+            );
+        }
+        let bind = errors.take(format!("{path}.bind"), parse_bind(&l.bind), unspecified());
+        if bind.port() != 0 && !binds.insert(bind) {
+            errors.push(
+                format!("{path}.bind"),
+                format!("{bind} is bound by another listener"),
+            );
+        }
+        let handshake_timeout = match &l.handshake_timeout {
+            Some(t) => errors.take(
+                format!("{path}.handshake_timeout"),
+                parse_duration(t),
+                DEFAULT_HANDSHAKE_TIMEOUT,
+            ),
+            None => DEFAULT_HANDSHAKE_TIMEOUT,
+        };
+        out.push(ListenerConfig {
+            name: l.name.clone(),
+            bind,
+            handshake_timeout,
+        });
+    }
+    out
+}
+
+fn upstream(name: &str, raw: &RawUpstream, errors: &mut Errors) -> UpstreamConfig {
+    let path = format!("upstreams.{name}");
+    errors.not_supported(format!("{path}.tls"), &raw.tls);
+    errors.not_supported(format!("{path}.health"), &raw.health);
+    if raw.endpoints.is_empty() {
+        errors.push(
+            format!("{path}.endpoints"),
+            "at least one endpoint is required",
+        );
+    }
+    for (i, endpoint) in raw.endpoints.iter().enumerate() {
+        if let Err(message) = check_endpoint(endpoint) {
+            errors.push(format!("{path}.endpoints[{i}]"), message);
+        }
+    }
+    match raw.balance.as_deref() {
+        None | Some("round_robin") => {}
+        Some("least_connections" | "hash") => {
+            errors.push(format!("{path}.balance"), "not supported yet (planned)")
+        }
+        Some(other) => errors.push(
+            format!("{path}.balance"),
+            format!("unknown balancer {other:?} (round_robin)"),
+        ),
+    }
+    let connect_timeout = match &raw.connect_timeout {
+        Some(t) => errors.take(
+            format!("{path}.connect_timeout"),
+            parse_duration(t),
+            DEFAULT_CONNECT_TIMEOUT,
+        ),
+        None => DEFAULT_CONNECT_TIMEOUT,
+    };
+    UpstreamConfig {
+        name: name.to_owned(),
+        endpoints: raw.endpoints.iter().map(|e| e.trim().to_owned()).collect(),
+        balance: Balance::RoundRobin,
+        connect_timeout,
+    }
+}
+
+/// `host:port` or `[v6]:port`, port 1-65535.
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let bad =
+        || format!("{endpoint:?} is not host:port (e.g. \"10.0.0.5:9001\", \"chat.internal:80\")");
+    let (host, port) = endpoint.trim().rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        v6.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    };
+    if port == 0 || !host_ok {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+fn routes(raw: &[RawRoute], upstreams: &[UpstreamConfig], errors: &mut Errors) -> Vec<RouteConfig> {
+    if raw.is_empty() {
+        errors.push("routes", "at least one route is required");
+    }
+    let mut names = HashSet::new();
+    let mut matches = HashSet::new();
+    let mut out = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let path = format!("routes[{i}]");
+        let upstream = upstreams.iter().position(|u| u.name == r.upstream);
+        if upstream.is_none() {
+            errors.push(
+                format!("{path}.upstream"),
+                format!("{:?} is not defined in upstreams", r.upstream),
+            );
+        }
+        let name = r.name.clone().unwrap_or_else(|| r.upstream.clone());
+        if name.trim().is_empty() {
+            errors.push(format!("{path}.name"), "must not be empty");
+        } else if !names.insert(name.clone()) {
+            errors.push(
+                format!("{path}.name"),
+                format!("duplicate route name {name:?}"),
+            );
+        }
+        let host = r
+            .matcher
+            .host
+            .as_ref()
+            .map(|h| h.trim().to_ascii_lowercase());
+        if let Some(h) = &host {
+            let bracketed_v6 = h.starts_with('[') && h.ends_with(']');
+            if h.is_empty() || h.contains(['/', ' ']) || (h.contains(':') && !bracketed_v6) {
+                errors.push(
+                    format!("{path}.match.host"),
+                    format!("{h:?} must be a host name without port or path"),
+                );
+            }
+        }
+        let path_prefix = r
+            .matcher
+            .path_prefix
+            .clone()
+            .unwrap_or_else(|| "/".to_owned());
+        if !path_prefix.starts_with('/') {
+            errors.push(
+                format!("{path}.match.path_prefix"),
+                format!("{path_prefix:?} must start with '/'"),
+            );
+        }
+        if !matches.insert((host.clone(), path_prefix.clone())) {
+            errors.push(
+                format!("{path}.match"),
+                "another route has the same host and path_prefix",
+            );
+        }
+        let websocket = websocket(&format!("{path}.websocket"), &r.websocket, errors);
+        out.push(RouteConfig {
+            name,
+            host,
+            path_prefix,
+            upstream: upstream.unwrap_or(0),
+            websocket,
+        });
+    }
+    out
+}
+
+fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketConfig {
+    let defaults = WebSocketConfig::default();
+    errors.not_supported(format!("{path}.keepalive"), &raw.keepalive);
+    errors.not_supported(format!("{path}.idle_timeout"), &raw.idle_timeout);
+    errors.not_supported(format!("{path}.extensions"), &raw.extensions);
+    errors.not_supported(format!("{path}.remask"), &raw.remask);
+    if let Some(list) = &raw.subprotocols {
+        for (i, p) in list.iter().enumerate() {
+            let token = !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !token {
+                errors.push(
+                    format!("{path}.subprotocols[{i}]"),
+                    format!("{p:?} is not a token (RFC 9110 §5.6.2)"),
+                );
+            }
+        }
+    }
+    if let Some(list) = &raw.allowed_origins {
+        for (i, o) in list.iter().enumerate() {
+            if o.trim().is_empty() {
+                errors.push(format!("{path}.allowed_origins[{i}]"), "must not be empty");
+            }
+        }
+    }
+    let mut size = |key: &str, value: &Option<RawSize>, default: u64| match value {
+        Some(v) => errors.take(format!("{path}.{key}"), parse_size(v), default),
+        None => default,
+    };
+    let max_frame_size = size(
+        "max_frame_size",
+        &raw.max_frame_size,
+        defaults.max_frame_size,
+    );
+    let max_message_size = size(
+        "max_message_size",
+        &raw.max_message_size,
+        defaults.max_message_size,
+    );
+    if max_frame_size > max_message_size {
+        errors.push(
+            format!("{path}.max_frame_size"),
+            format!("{max_frame_size} bytes is more than max_message_size ({max_message_size})"),
+        );
+    }
+    let ping = match raw.ping.as_deref() {
+        None | Some("answer") => PingMode::Answer,
+        Some("forward") => PingMode::Forward,
+        Some(other) => {
+            errors.push(
+                format!("{path}.ping"),
+                format!("{other:?} is not answer or forward"),
+            );
+            PingMode::Answer
+        }
+    };
+    WebSocketConfig {
+        subprotocols: raw.subprotocols.clone(),
+        allowed_origins: raw.allowed_origins.clone(),
+        max_frame_size,
+        max_message_size,
+        validate_utf8: raw.validate_utf8.unwrap_or(defaults.validate_utf8),
+        ping,
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

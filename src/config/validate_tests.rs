@@ -1,0 +1,289 @@
+//! Config parsing and validation: every error with its exact path, all collected.
+
+use super::super::{Config, ConfigError};
+use super::*;
+
+const GOOD: &str = r#"
+listeners:
+  - name: public
+    bind: "127.0.0.1:0"
+    handshake_timeout: 5s
+admin:
+  bind: "127.0.0.1:0"
+upstreams:
+  chat:
+    endpoints: ["127.0.0.1:9001", "chat.internal:9002", "[::1]:9003"]
+    balance: round_robin
+    connect_timeout: 250ms
+routes:
+  - name: chat
+    match: { host: "Chat.Example.com", path_prefix: "/ws" }
+    upstream: chat
+    websocket:
+      subprotocols: ["chat.v2", "chat.v1"]
+      allowed_origins: ["https://chat.example.com"]
+      max_frame_size: 64KiB
+      max_message_size: 1MiB
+      validate_utf8: false
+      ping: forward
+  - name: fallback
+    match: { path_prefix: "/" }
+    upstream: chat
+"#;
+
+fn errors(yaml: &str) -> Vec<String> {
+    match Config::from_yaml(yaml) {
+        Ok(_) => vec![],
+        Err(e) => e.messages(),
+    }
+}
+
+fn with(from: &str, to: &str) -> String {
+    assert!(GOOD.contains(from), "{from}");
+    GOOD.replacen(from, to, 1)
+}
+
+#[test]
+fn full_example_parses() {
+    let c = Config::from_yaml(GOOD).unwrap();
+    assert_eq!(c.listeners[0].handshake_timeout, Duration::from_secs(5));
+    assert_eq!(c.upstreams[0].endpoints.len(), 3);
+    assert_eq!(c.upstreams[0].connect_timeout, Duration::from_millis(250));
+    let r = &c.routes[0];
+    assert_eq!(r.host.as_deref(), Some("chat.example.com"));
+    assert_eq!(r.path_prefix, "/ws");
+    assert_eq!(r.websocket.max_frame_size, 65536);
+    assert_eq!(r.websocket.max_message_size, 1 << 20);
+    assert!(!r.websocket.validate_utf8);
+    assert_eq!(r.websocket.ping, PingMode::Forward);
+    let d = &c.routes[1];
+    assert_eq!(d.name, "fallback");
+    assert_eq!(d.host, None);
+}
+
+#[test]
+fn defaults() {
+    let c = Config::from_yaml(
+        "listeners: [{name: a, bind: \"127.0.0.1:0\"}]\nupstreams: {u: {endpoints: [\"127.0.0.1:1\"]}}\nroutes: [{upstream: u}]\n",
+    )
+    .unwrap();
+    assert!(c.admin.is_none());
+    assert_eq!(c.listeners[0].handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT);
+    assert_eq!(c.upstreams[0].connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    assert_eq!(c.routes[0].name, "u");
+    assert_eq!(c.routes[0].path_prefix, "/");
+    assert_eq!(c.routes[0].websocket, WebSocketConfig::default());
+}
+
+#[test]
+fn unknown_key_reports_its_line() {
+    let yaml = with(
+        "      ping: forward\n",
+        "      ping: forward\n      pong: yes\n",
+    );
+    match Config::from_yaml(&yaml) {
+        Err(ConfigError::Parse { line, message, .. }) => {
+            assert_eq!(line, 24);
+            assert!(message.contains("pong"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn syntax_error_reports_its_line() {
+    match Config::from_yaml("listeners:\n  - name: [unclosed\n") {
+        Err(ConfigError::Parse { line, .. }) => assert!(line >= 2),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn every_semantic_error_is_collected() {
+    let yaml = with(
+        "upstream: chat\n    websocket",
+        "upstream: nope\n    websocket",
+    )
+    .replacen("5s", "5 parsecs", 1)
+    .replacen("64KiB", "64 lightyears", 1);
+    let errors = errors(&yaml);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(
+        errors[0].starts_with("listeners[0].handshake_timeout: \"5 parsecs\" is not a duration")
+    );
+    assert_eq!(
+        errors[1],
+        "routes[0].upstream: \"nope\" is not defined in upstreams"
+    );
+    assert_eq!(
+        errors[2],
+        "routes[0].websocket.max_frame_size: \"64 lightyears\": unknown unit \"lightyears\" (B, KiB, MiB, GiB, KB, MB, GB)"
+    );
+}
+
+#[test]
+fn error_paths() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "\"127.0.0.1:0\"\n    handshake",
+            "\"localhost\"\n    handshake",
+            "listeners[0].bind",
+        ),
+        (
+            "\"127.0.0.1:9001\", ",
+            "\"127.0.0.1:0\", ",
+            "upstreams.chat.endpoints[0]",
+        ),
+        (
+            "\"chat.internal:9002\"",
+            "\"no port\"",
+            "upstreams.chat.endpoints[1]",
+        ),
+        (
+            "balance: round_robin",
+            "balance: least_connections",
+            "upstreams.chat.balance",
+        ),
+        (
+            "balance: round_robin",
+            "balance: random",
+            "upstreams.chat.balance",
+        ),
+        (
+            "path_prefix: \"/ws\"",
+            "path_prefix: \"ws\"",
+            "routes[0].match.path_prefix",
+        ),
+        (
+            "\"Chat.Example.com\"",
+            "\"chat.example.com:443\"",
+            "routes[0].match.host",
+        ),
+        (
+            "max_message_size: 1MiB",
+            "max_message_size: 1KiB",
+            "routes[0].websocket.max_frame_size",
+        ),
+        (
+            "max_message_size: 1MiB",
+            "max_message_size: 0",
+            "routes[0].websocket.max_message_size",
+        ),
+        (
+            "ping: forward",
+            "ping: sometimes",
+            "routes[0].websocket.ping",
+        ),
+        (
+            "\"chat.v2\", ",
+            "\"chat v2\", ",
+            "routes[0].websocket.subprotocols[0]",
+        ),
+        (
+            "[\"https://chat.example.com\"]",
+            "[\"\"]",
+            "routes[0].websocket.allowed_origins[0]",
+        ),
+        ("name: fallback", "name: chat", "routes[1].name"),
+        (
+            "endpoints: [\"127.0.0.1:9001\", \"chat.internal:9002\", \"[::1]:9003\"]",
+            "endpoints: []",
+            "upstreams.chat.endpoints",
+        ),
+    ];
+    for (from, to, path) in cases {
+        let errors = errors(&with(from, to));
+        assert_eq!(errors.len(), 1, "{to}: {errors:?}");
+        assert!(
+            errors[0].starts_with(&format!("{path}: ")),
+            "{path}: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn duplicate_addresses_and_names() {
+    let yaml = "
+listeners:
+  - { name: a, bind: \"127.0.0.1:8080\" }
+  - { name: a, bind: \"127.0.0.1:8080\" }
+  - { name: b, bind: \"127.0.0.1:0\" }
+  - { name: c, bind: \"127.0.0.1:0\" }
+admin: { bind: \"127.0.0.1:8080\" }
+upstreams: { u: { endpoints: [\"127.0.0.1:1\"] } }
+routes:
+  - { upstream: u }
+  - { name: other, upstream: u }
+";
+    assert_eq!(
+        errors(yaml),
+        vec![
+            "listeners[1].name: duplicate listener name \"a\"",
+            "listeners[1].bind: 127.0.0.1:8080 is bound by another listener",
+            "admin.bind: 127.0.0.1:8080 is also a listener's address",
+            "routes[1].match: another route has the same host and path_prefix",
+        ]
+    );
+}
+
+#[test]
+fn empty_sections() {
+    assert_eq!(
+        errors("upstreams: {}\n"),
+        vec![
+            "listeners: at least one listener is required",
+            "routes: at least one route is required"
+        ]
+    );
+}
+
+#[test]
+fn not_supported_yet_keys_are_named() {
+    let yaml = "
+listeners:
+  - name: a
+    bind: \"127.0.0.1:0\"
+    tls: { cert: c.pem, key: k.pem }
+    max_connections: 10
+shutdown: { drain_timeout: 30s }
+trusted_proxies: [\"10.0.0.0/8\"]
+upstreams:
+  u: { endpoints: [\"127.0.0.1:1\"], tls: {}, health: {} }
+routes:
+  - upstream: u
+    websocket: { keepalive: { interval: 30s }, idle_timeout: 10m, extensions: [permessage-deflate], remask: true }
+";
+    let errors = errors(yaml);
+    let paths: Vec<&str> = errors
+        .iter()
+        .map(|e| e.split(": ").next().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            "shutdown",
+            "trusted_proxies",
+            "listeners[0].tls",
+            "listeners[0].max_connections",
+            "upstreams.u.tls",
+            "upstreams.u.health",
+            "routes[0].websocket.keepalive",
+            "routes[0].websocket.idle_timeout",
+            "routes[0].websocket.extensions",
+            "routes[0].websocket.remask",
+        ]
+    );
+    assert!(errors
+        .iter()
+        .all(|e| e.ends_with("not supported yet (planned)")));
+}
+
+#[test]
+fn shipped_configs_are_valid() {
+    for file in ["config/example.yaml", "config/wsgate.yaml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        if let Err(e) = Config::load(&path) {
+            panic!("{file}: {:?}", e.messages());
+        }
+    }
+}

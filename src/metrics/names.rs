@@ -1,0 +1,35 @@
+//! Every metric name and label name wsgate exports, in one place (design.md "Metrics").
+//! The README table and the Grafana dashboard use these exact strings.
+
+pub const WS_FRAMES: &str = "wsgate_ws_frames_total";
+pub const WS_FRAME_PAYLOAD_BYTES: &str = "wsgate_ws_frame_payload_bytes_total";
+pub const WS_MESSAGES: &str = "wsgate_ws_messages_total";
+pub const WS_CONNECTIONS_ACTIVE: &str = "wsgate_ws_connections_active";
+pub const WS_CONNECTIONS: &str = "wsgate_ws_connections_total";
+pub const WS_CONNECTION_DURATION: &str = "wsgate_ws_connection_duration_seconds";
+pub const WS_HANDSHAKES: &str = "wsgate_ws_handshakes_total";
+pub const WS_HANDSHAKE_DURATION: &str = "wsgate_ws_handshake_duration_seconds";
+pub const WS_PROTOCOL_VIOLATIONS: &str = "wsgate_ws_protocol_violations_total";
+pub const WS_CLOSES: &str = "wsgate_ws_closes_total";
+pub const WS_PINGS_ANSWERED: &str = "wsgate_ws_pings_answered_total";
+pub const HTTP_REQUESTS: &str = "wsgate_http_requests_total";
+pub const HTTP_REQUEST_DURATION: &str = "wsgate_http_request_duration_seconds";
+pub const UPSTREAM_CONNECT_ERRORS: &str = "wsgate_upstream_connect_errors_total";
+
+pub const ROUTE: &str = "route";
+pub const DIRECTION: &str = "direction";
+pub const OPCODE: &str = "opcode";
+pub const TYPE: &str = "type";
+pub const RESULT: &str = "result";
+pub const KIND: &str = "kind";
+pub const CODE: &str = "code";
+pub const METHOD: &str = "method";
+pub const STATUS: &str = "status";
+pub const UPSTREAM: &str = "upstream";
+pub const ENDPOINT: &str = "endpoint";
+
+/// `route` label value where no route matched.
+pub const NO_ROUTE: &str = "none";
+/// `direction` label values: the sender of the frame.
+pub const CLIENT_TO_UPSTREAM: &str = "client_to_upstream";
+pub const UPSTREAM_TO_CLIENT: &str = "upstream_to_client";

@@ -1,0 +1,82 @@
+//! Errors of the proxy layer and the one mapping from each to the HTTP status the client gets.
+
+use http::StatusCode;
+
+use crate::proto::handshake::HandshakeError;
+use crate::upstream::ConnectError;
+
+/// Which side a failure came from (decides the status and the metric result).
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("no route matches")]
+    NoRoute,
+    /// The client's upgrade request broke a rule.
+    #[error("bad upgrade request: {0}")]
+    ClientHandshake(#[source] HandshakeError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The backend failed while we sent the request or read its answer.
+    #[error("upstream failed: {0}")]
+    Upstream(String),
+    /// The backend's 101 broke a rule: never a tunnel.
+    #[error("bad upgrade response from upstream: {0}")]
+    UpstreamHandshake(#[source] HandshakeError),
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::ClientHandshake(e) => e.status(),
+            ProxyError::Connect(ConnectError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::Connect(ConnectError::Failed { .. }) => StatusCode::BAD_GATEWAY,
+            ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamHandshake(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The `result` label of `wsgate_ws_handshakes_total`.
+    pub fn handshake_result(&self) -> &'static str {
+        match self {
+            ProxyError::NoRoute => "no_route",
+            ProxyError::ClientHandshake(e) => e.result_label(),
+            ProxyError::Connect(ConnectError::Timeout { .. }) => "timeout",
+            ProxyError::Connect(ConnectError::Failed { .. }) => "upstream_unavailable",
+            ProxyError::Upstream(_) => "upstream_unavailable",
+            ProxyError::UpstreamHandshake(e) => e.result_label(),
+        }
+    }
+
+    pub fn response_headers(&self) -> http::HeaderMap {
+        match self {
+            ProxyError::ClientHandshake(e) => e.response_headers(),
+            _ => http::HeaderMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(ProxyError::NoRoute.status(), StatusCode::NOT_FOUND);
+        assert_eq!(ProxyError::NoRoute.handshake_result(), "no_route");
+        let timeout = ProxyError::Connect(ConnectError::Timeout {
+            endpoint: "a:1".into(),
+            timeout: Duration::from_secs(1),
+        });
+        assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(timeout.handshake_result(), "timeout");
+        let refused = ProxyError::Connect(ConnectError::Failed {
+            endpoint: "a:1".into(),
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        });
+        assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(refused.handshake_result(), "upstream_unavailable");
+        let upstream = ProxyError::Upstream("reset".into());
+        assert_eq!(upstream.status(), StatusCode::BAD_GATEWAY);
+    }
+}

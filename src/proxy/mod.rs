@@ -1,0 +1,118 @@
+//! Request handling: route the request, then either proxy it as HTTP or negotiate a WebSocket tunnel.
+
+mod error;
+mod headers;
+mod http_forward;
+mod upgrade;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+
+pub use error::ProxyError;
+
+use crate::config::{Config, RouteConfig};
+use crate::metrics::{names, Metrics, RouteMetrics};
+use crate::proto::handshake::is_websocket_upgrade;
+use crate::routing::Router;
+use crate::upstream::Upstream;
+
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// A route with its upstream and metric handles resolved.
+pub struct Route {
+    pub config: RouteConfig,
+    pub upstream: Arc<Upstream>,
+    pub metrics: Arc<RouteMetrics>,
+}
+
+/// Everything a request needs, built once from a validated config.
+pub struct Proxy {
+    router: Router,
+    routes: Vec<Route>,
+    pub metrics: Metrics,
+}
+
+impl Proxy {
+    pub fn new(config: &Config, metrics: Metrics) -> Self {
+        let upstreams: Vec<Arc<Upstream>> = config
+            .upstreams
+            .iter()
+            .map(|u| Arc::new(Upstream::new(u)))
+            .collect();
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| Route {
+                config: r.clone(),
+                upstream: upstreams[r.upstream].clone(),
+                metrics: metrics.route(&r.name),
+            })
+            .collect();
+        Proxy {
+            router: Router::new(config),
+            routes,
+            metrics,
+        }
+    }
+
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Response<Body>, Infallible> {
+        let received = Instant::now();
+        let method = req.method().clone();
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().host());
+        let route = self
+            .router
+            .route(host, req.uri().path())
+            .map(|i| &self.routes[i]);
+        let response = if is_websocket_upgrade(req.version(), req.headers()) {
+            upgrade::handle(&self, route, req, peer, received).await
+        } else {
+            http_forward::forward(&self, route, req, peer).await
+        };
+        let label = route.map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
+        self.metrics.http_request(label, &method, response.status());
+        if let Some(route) = route {
+            route
+                .metrics
+                .http_duration
+                .observe(received.elapsed().as_secs_f64());
+        }
+        Ok(response)
+    }
+}
+
+/// A short plain-text answer of wsgate's own.
+pub fn error_response(status: StatusCode, headers: http::HeaderMap) -> Response<Body> {
+    let text = format!(
+        "{} {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    let mut response = Response::new(
+        Full::new(Bytes::from(text))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().extend(headers);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,196 @@
+//! The WebSocket leg of a request: validate the client's upgrade, connect to the upstream, forward the
+//! request, validate its 101, and only then hand both raw TCP streams to the relay.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::headers::{add_forwarded, remove_hop_by_hop};
+use super::{error_response, Body, Proxy, ProxyError, Route};
+use crate::metrics::names;
+use crate::proto::handshake::{
+    client_response_headers, prepare_backend_headers, validate_request, validate_response,
+    RequestPolicy,
+};
+use crate::proto::tracker::{Limits, Sender};
+use crate::relay::{self, TunnelParams, CLOSE_GRACE};
+
+/// What the upstream made of the forwarded upgrade request.
+enum Outcome {
+    /// A valid 101: the client gets `response`, and the tunnel starts once both sides have upgraded.
+    Tunnel {
+        response: Response<Body>,
+        client: OnUpgrade,
+        upstream: OnUpgrade,
+    },
+    /// Anything but 101 is relayed as a plain HTTP response: never a tunnel.
+    Refused(Response<Body>),
+}
+
+pub async fn handle(
+    proxy: &Proxy,
+    route: Option<&Route>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    received: Instant,
+) -> Response<Body> {
+    let label = route.map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
+    match negotiate(proxy, route, req, peer).await {
+        Ok(Outcome::Tunnel {
+            response,
+            client,
+            upstream,
+        }) => {
+            let route = route.expect("a tunnel has a route");
+            proxy.metrics.handshake(label, "ok");
+            route
+                .metrics
+                .handshake_duration
+                .observe(received.elapsed().as_secs_f64());
+            tokio::spawn(tunnel(client, upstream, params(route)));
+            response
+        }
+        Ok(Outcome::Refused(response)) => {
+            proxy.metrics.handshake(label, "upstream_rejected");
+            response
+        }
+        Err(error) => {
+            tracing::debug!(route = label, %peer, %error, "upgrade refused");
+            proxy.metrics.handshake(label, error.handshake_result());
+            error_response(error.status(), error.response_headers())
+        }
+    }
+}
+
+async fn negotiate(
+    proxy: &Proxy,
+    route: Option<&Route>,
+    mut req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<Outcome, ProxyError> {
+    let route = route.ok_or(ProxyError::NoRoute)?;
+    let ws = &route.config.websocket;
+    let policy = RequestPolicy {
+        allowed_origins: ws.allowed_origins.as_deref(),
+        subprotocols: ws.subprotocols.as_deref(),
+    };
+    let offer = validate_request(req.method(), req.version(), req.headers(), &policy)
+        .map_err(ProxyError::ClientHandshake)?;
+
+    let endpoint = route.upstream.pick();
+    let stream = route.upstream.connect(endpoint).await.inspect_err(|_| {
+        proxy
+            .metrics
+            .upstream_connect_error(&route.upstream.name, endpoint)
+    })?;
+
+    let mut headers = req.headers().clone();
+    remove_hop_by_hop(&mut headers);
+    prepare_backend_headers(&mut headers, &offer);
+    add_forwarded(&mut headers, peer, "http");
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut upstream_req = Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .version(Version::HTTP_11)
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+    *upstream_req.headers_mut() = headers;
+
+    let upstream_error = |e: hyper::Error| ProxyError::Upstream(format!("{endpoint}: {e}"));
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(upstream_error)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "upstream handshake connection ended");
+        }
+    });
+    let mut response = sender
+        .send_request(upstream_req)
+        .await
+        .map_err(upstream_error)?;
+
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let (mut parts, body) = response.into_parts();
+        remove_hop_by_hop(&mut parts.headers);
+        return Ok(Outcome::Refused(Response::from_parts(parts, body.boxed())));
+    }
+    let negotiated =
+        validate_response(response.headers(), &offer).map_err(ProxyError::UpstreamHandshake)?;
+
+    // End-to-end headers of the upstream's 101 (cookies, for one) reach the client; the upgrade
+    // headers are wsgate's own.
+    let mut client_headers = response.headers().clone();
+    remove_hop_by_hop(&mut client_headers);
+    strip_websocket_headers(&mut client_headers);
+    client_headers.extend(client_response_headers(&offer, &negotiated));
+    let mut client_response = Response::new(Empty::new().map_err(|never| match never {}).boxed());
+    *client_response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *client_response.headers_mut() = client_headers;
+
+    Ok(Outcome::Tunnel {
+        response: client_response,
+        client: hyper::upgrade::on(&mut req),
+        upstream: hyper::upgrade::on(&mut response),
+    })
+}
+
+fn strip_websocket_headers(headers: &mut HeaderMap) {
+    let names: Vec<_> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("sec-websocket-"))
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
+    }
+}
+
+fn params(route: &Route) -> TunnelParams {
+    let ws = &route.config.websocket;
+    let limits = |sender: Sender| Limits {
+        max_frame_size: ws.max_frame_size,
+        max_message_size: ws.max_message_size,
+        validate_utf8: ws.validate_utf8,
+        answer_pings: sender == Sender::Client && ws.ping == crate::config::PingMode::Answer,
+        allowed_rsv: 0,
+    };
+    TunnelParams {
+        client_limits: limits(Sender::Client),
+        upstream_limits: limits(Sender::Upstream),
+        metrics: Arc::clone(&route.metrics),
+        close_grace: CLOSE_GRACE,
+    }
+}
+
+async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, params: TunnelParams) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(both) => both,
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade did not complete");
+            return;
+        }
+    };
+    let (Some((client, client_prefix)), Some((upstream, upstream_prefix))) =
+        (into_tcp(client), into_tcp(upstream))
+    else {
+        tracing::error!("upgraded connection is not a TCP stream");
+        return;
+    };
+    relay::run(client, client_prefix, upstream, upstream_prefix, params).await;
+}
+
+/// The raw socket back from hyper, with any bytes it had read past the HTTP head.
+fn into_tcp(upgraded: Upgraded) -> Option<(TcpStream, Bytes)> {
+    let parts = upgraded.downcast::<TokioIo<TcpStream>>().ok()?;
+    Some((parts.io.into_inner(), parts.read_buf))
+}

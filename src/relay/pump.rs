@@ -1,0 +1,258 @@
+//! One direction of a tunnel: reads its sender, feeds the tracker, writes validated runs to the
+//! receiver with one write each, and writes control frames asked for by the other pump between frames.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+
+use super::control::{ControlFrame, Inject};
+use super::{other, Shared, BUFFER_SIZE};
+use crate::metrics::{DirectionMetrics, RouteMetrics};
+use crate::proto::close::code_label;
+use crate::proto::frame::{parse_header, OpCode};
+use crate::proto::tracker::{Limits, Sender, Step, Tracker};
+
+pub(super) struct Pump<'a> {
+    sender: Sender,
+    src: OwnedReadHalf,
+    dst: OwnedWriteHalf,
+    tracker: Tracker,
+    buf: Vec<u8>,
+    filled: usize,
+    /// Frames the other pump wants written to `dst`.
+    inbox: mpsc::Receiver<Inject>,
+    /// Frames for our sender, written by the other pump.
+    outbox: mpsc::Sender<Inject>,
+    route: &'a RouteMetrics,
+    counters: &'a DirectionMetrics,
+    shared: &'a Shared,
+    src_done: bool,
+    /// Nothing more may be written to `dst` (a close of ours, a FIN, or a failed write).
+    dst_done: bool,
+}
+
+impl<'a> Pump<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        sender: Sender,
+        src: OwnedReadHalf,
+        prefix: Bytes,
+        dst: OwnedWriteHalf,
+        limits: Limits,
+        inbox: mpsc::Receiver<Inject>,
+        outbox: mpsc::Sender<Inject>,
+        route: &'a RouteMetrics,
+        shared: &'a Shared,
+    ) -> Self {
+        let mut buf = vec![0u8; BUFFER_SIZE.max(prefix.len())];
+        buf[..prefix.len()].copy_from_slice(&prefix);
+        Pump {
+            sender,
+            src,
+            dst,
+            tracker: Tracker::new(sender, limits),
+            buf,
+            filled: prefix.len(),
+            inbox,
+            outbox,
+            route,
+            counters: route.direction(sender),
+            shared,
+            src_done: false,
+            dst_done: false,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        if self.filled > 0 {
+            self.process().await;
+        }
+        loop {
+            let inject_ready = self.tracker.at_frame_boundary() && !self.dst_done;
+            tokio::select! {
+                biased;
+                inject = self.inbox.recv(), if inject_ready => match inject {
+                    Some(inject) => self.write_injected(inject).await,
+                    // The other pump ended: nobody will ask us to write any more.
+                    None if self.src_done => return,
+                    None => {}
+                },
+                read = self.src.read(&mut self.buf[self.filled..]), if !self.src_done => match read {
+                    Ok(0) | Err(_) => self.on_src_end().await,
+                    Ok(n) => {
+                        self.filled += n;
+                        self.process().await;
+                    }
+                },
+                else => return,
+            }
+            if self.src_done && self.dst_done {
+                return;
+            }
+        }
+    }
+
+    /// Walks the buffered bytes frame by frame; consecutive valid bytes go out in one write.
+    async fn process(&mut self) {
+        let whole_limit = self.buf.len();
+        let mut pos = 0;
+        let mut run = 0;
+        while !self.dst_done && pos < self.filled {
+            match self
+                .tracker
+                .step(&mut self.buf[pos..self.filled], whole_limit)
+            {
+                Step::NeedMore => break,
+                Step::Forward { len, done } => {
+                    pos += len;
+                    if let Some(done) = done {
+                        self.counters.frame(done.opcode, done.payload_len);
+                        if let Some(kind) = done.message_end {
+                            self.counters.message(kind);
+                        }
+                    }
+                }
+                Step::AnswerPing { len, payload } => {
+                    let payload = pos + payload.start..pos + payload.end;
+                    self.counters.frame(OpCode::Ping, payload.len() as u64);
+                    self.counters.pings_answered.inc();
+                    let pong = ControlFrame::new(OpCode::Pong, &self.buf[payload], self.sender);
+                    self.flush(run, pos).await;
+                    pos += len;
+                    run = pos;
+                    let _ = self.outbox.send(Inject::Pong(pong)).await;
+                }
+                Step::Close { len, code } => {
+                    let header_len = parse_header(&self.buf[pos..pos + len])
+                        .ok()
+                        .flatten()
+                        .map_or(len, |(_, header_len)| header_len);
+                    self.counters
+                        .frame(OpCode::Close, (len - header_len) as u64);
+                    self.route
+                        .close(self.sender, code.map_or("1005", code_label));
+                    pos += len;
+                    self.flush(run, pos).await;
+                    run = pos;
+                    if self.shared.close_forwarded(self.sender) {
+                        // Both closes are through: end both TCP connections (RFC 6455 §7.1.1).
+                        self.finish_dst().await;
+                        let _ = self.outbox.send(Inject::Fin).await;
+                    }
+                }
+                Step::Discard {
+                    len,
+                    first_after_close,
+                } => {
+                    self.flush(run, pos).await;
+                    pos += len;
+                    run = pos;
+                    if first_after_close {
+                        self.route.violation(self.sender, "data_after_close");
+                    }
+                }
+                Step::Violation {
+                    violation,
+                    mid_frame,
+                } => {
+                    self.flush(run, pos).await;
+                    run = self.filled;
+                    pos = self.filled;
+                    self.route.violation(self.sender, violation.kind());
+                    tracing::debug!(route = %self.route.route, sender = ?self.sender, %violation, "protocol violation");
+                    // The sender gets the RFC code, written by the other pump between frames.
+                    let close = ControlFrame::close(violation.close_code(), self.sender);
+                    let _ = self.outbox.send(Inject::Close(close)).await;
+                    if mid_frame {
+                        self.abort_dst().await;
+                    } else {
+                        self.close_dst(away_code(self.sender)).await;
+                    }
+                }
+            }
+        }
+        if self.dst_done {
+            // Nothing more goes to the receiver: drop what is buffered.
+            run = self.filled;
+            pos = self.filled;
+        }
+        self.flush(run, pos).await;
+        self.buf.copy_within(pos..self.filled, 0);
+        self.filled -= pos;
+    }
+
+    async fn flush(&mut self, from: usize, to: usize) {
+        if from < to && !self.dst_done && self.dst.write_all(&self.buf[from..to]).await.is_err() {
+            self.dst_done = true;
+            self.shared.closing.notify_one();
+        }
+    }
+
+    async fn write_injected(&mut self, inject: Inject) {
+        match inject {
+            Inject::Pong(frame) => {
+                if self.dst.write_all(frame.as_bytes()).await.is_err() {
+                    self.dst_done = true;
+                }
+            }
+            Inject::Close(frame) => {
+                let _ = self.dst.write_all(frame.as_bytes()).await;
+                self.finish_dst().await;
+            }
+            Inject::Fin => self.finish_dst().await,
+        }
+    }
+
+    /// The sender closed its TCP connection (or it broke).
+    async fn on_src_end(&mut self) {
+        self.src_done = true;
+        self.shared.closing.notify_one();
+        if self.tracker.is_closed_or_failed() {
+            // Its close frame (or our answer to its violation) already went out: pass the FIN on.
+            self.finish_dst().await;
+        } else if !self.tracker.at_frame_boundary() {
+            self.abort_dst().await;
+        } else {
+            // Gone without a close frame: the receiver still gets a proper one.
+            self.close_dst(away_code(self.sender)).await;
+        }
+    }
+
+    /// Writes a close frame of wsgate's own to the receiver, then FIN.
+    async fn close_dst(&mut self, code: u16) {
+        if !self.dst_done {
+            let frame = ControlFrame::close(code, other(self.sender));
+            let _ = self.dst.write_all(frame.as_bytes()).await;
+        }
+        self.finish_dst().await;
+    }
+
+    async fn finish_dst(&mut self) {
+        if !self.dst_done {
+            self.dst_done = true;
+            let _ = self.dst.shutdown().await;
+        }
+        self.shared.closing.notify_one();
+    }
+
+    /// A rule broke after part of a frame went out: no close frame can follow, so the receiver's
+    /// connection is cut (RST when the socket is dropped).
+    async fn abort_dst(&mut self) {
+        // A zero linger makes the close an RST; it does not block, unlike a positive linger.
+        #[allow(deprecated)]
+        let _ = self.dst.as_ref().set_linger(Some(Duration::ZERO));
+        self.finish_dst().await;
+    }
+}
+
+/// The code the receiver gets when its peer misbehaved or vanished: 1001 "going away" toward the
+/// upstream when the client did, 1014 "bad gateway" toward the client when the upstream did.
+fn away_code(sender: Sender) -> u16 {
+    match sender {
+        Sender::Client => 1001,
+        Sender::Upstream => 1014,
+    }
+}

@@ -1,0 +1,179 @@
+//! Listeners: bind every configured address, accept connections and serve HTTP/1.1 on each with
+//! upgrades enabled. `start` is the library entry point the binary and the tests use.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::proxy::Proxy;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("listener {name:?}: cannot bind {addr}: {source}")]
+    Bind {
+        name: String,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A started wsgate: the addresses it actually bound, and the handle to stop it.
+pub struct Running {
+    listeners: Vec<(String, SocketAddr)>,
+    admin: Option<SocketAddr>,
+    metrics: Metrics,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Every listener's name and bound address, in config order.
+    pub fn listeners(&self) -> &[(String, SocketAddr)] {
+        &self.listeners
+    }
+
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, addr)| *addr)
+    }
+
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    /// The Prometheus text this instance serves on `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// Stops accepting new connections; open connections run on until they end.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits until every accept loop has ended (after `stop`).
+    pub async fn join(mut self) {
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Binds every listener (and the admin listener), then serves in background tasks.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let metrics = Metrics::new();
+    let proxy = Arc::new(Proxy::new(&config, metrics.clone()));
+    let (stop, stopped) = watch::channel(false);
+    let mut listeners = Vec::new();
+    let mut tasks = Vec::new();
+
+    for listener in &config.listeners {
+        let socket = bind(&listener.name, listener.bind).await?;
+        let addr = socket.local_addr().unwrap_or(listener.bind);
+        tracing::info!(listener = %listener.name, %addr, "listening");
+        listeners.push((listener.name.clone(), addr));
+        tasks.push(tokio::spawn(accept_loop(
+            socket,
+            proxy.clone(),
+            listener.handshake_timeout,
+            stopped.clone(),
+        )));
+    }
+
+    let admin = match &config.admin {
+        Some(cfg) => {
+            let socket = bind("admin", cfg.bind).await?;
+            let addr = socket.local_addr().unwrap_or(cfg.bind);
+            tracing::info!(%addr, "admin listening (/metrics, /healthz, /readyz)");
+            tasks.push(tokio::spawn(admin::serve(
+                socket,
+                metrics.clone(),
+                stopped.clone(),
+            )));
+            Some(addr)
+        }
+        None => None,
+    };
+
+    Ok(Running {
+        listeners,
+        admin,
+        metrics,
+        stop,
+        tasks,
+    })
+}
+
+pub(crate) async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            name: name.to_owned(),
+            addr,
+            source,
+        })
+}
+
+async fn accept_loop(
+    socket: TcpListener,
+    proxy: Arc<Proxy>,
+    handshake_timeout: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = socket.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tokio::spawn(serve(stream, peer, proxy.clone(), handshake_timeout));
+                }
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before accept: back off briefly
+                    // instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stop_requested(&mut stopped) => return,
+        }
+    }
+}
+
+/// Resolves once `stop` was called (or the `Running` handle dropped).
+pub(crate) async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
+    while !*stopped.borrow_and_update() {
+        if stopped.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn serve(stream: TcpStream, peer: SocketAddr, proxy: Arc<Proxy>, header_timeout: Duration) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |req| proxy.clone().handle(req, peer));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    if let Err(e) = conn.await {
+        tracing::debug!(%peer, error = %e, "client connection ended with an error");
+    }
+}
