@@ -51,6 +51,10 @@ impl Upstream {
         }
     }
 
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
     /// Round robin over the configured endpoints.
     pub fn pick(&self) -> &str {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len();

@@ -139,6 +139,7 @@ async fn close_handshake_reaches_both_ends() {
     }
     let end = tokio::time::timeout(TIMEOUT, ws.next()).await.unwrap();
     assert!(end.is_none() || matches!(end, Some(Err(_))), "{end:?}");
+    drop(ws);
     let closes: Vec<_> = seen
         .lock()
         .unwrap()

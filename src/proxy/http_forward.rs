@@ -3,6 +3,7 @@
 use std::error::Error as _;
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use http::{Request, Response, Uri, Version};
 use http_body_util::BodyExt;
@@ -44,7 +45,11 @@ pub async fn forward(
                 proxy
                     .metrics
                     .upstream_connect_error(&route.upstream.name, endpoint);
-                ProxyError::Connect(connect_error(endpoint, &e))
+                ProxyError::Connect(connect_error(
+                    endpoint,
+                    route.upstream.connect_timeout(),
+                    &e,
+                ))
             } else {
                 ProxyError::Upstream(e.to_string())
             };
@@ -55,14 +60,18 @@ pub async fn forward(
 }
 
 /// Finds the I/O cause of a connect failure to tell a timeout (504) from a refusal (502).
-fn connect_error(endpoint: &str, e: &hyper_util::client::legacy::Error) -> ConnectError {
+fn connect_error(
+    endpoint: &str,
+    timeout: Duration,
+    e: &hyper_util::client::legacy::Error,
+) -> ConnectError {
     let mut source = e.source();
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<io::Error>() {
             if io.kind() == io::ErrorKind::TimedOut {
                 return ConnectError::Timeout {
                     endpoint: endpoint.to_owned(),
-                    timeout: Default::default(),
+                    timeout,
                 };
             }
             return ConnectError::Failed {

@@ -1,6 +1,6 @@
 //! Shared test peers: wsgate started from YAML on 127.0.0.1:0, a tokio-tungstenite echo backend,
 //! raw TCP clients and backends for hostile bytes, frame builders, and metric readers.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
