@@ -44,11 +44,16 @@ async fn thousand_random_messages_both_ways_arrive_identical_and_in_order() {
     let messages: Vec<Message> = (0..1000)
         .map(|i| {
             let len = rng.random_range(0..=200 * 1024);
+            let mut bytes = vec![0u8; len];
+            rng.fill(&mut bytes[..]);
             if i % 2 == 0 {
-                Message::binary((0..len).map(|_| rng.random::<u8>()).collect::<Vec<u8>>())
+                Message::binary(bytes)
             } else {
-                let text: String = (0..len / 4)
-                    .map(|_| rng.random_range('\u{20}'..'\u{2FFF}'))
+                // 1- to 4-byte characters, so code points straddle frame and read boundaries.
+                let chars = ['a', 'é', '€', '𝄞'];
+                let text: String = bytes[..len / 3]
+                    .iter()
+                    .map(|b| chars[usize::from(b % 4)])
                     .collect();
                 Message::text(text)
             }

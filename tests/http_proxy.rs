@@ -269,3 +269,32 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
         assert!(body.contains(&format!("GET {path}\n")), "{body}");
     }
 }
+
+#[tokio::test]
+async fn request_head_must_arrive_within_handshake_timeout() {
+    let a = reporting_backend("A").await;
+    let yaml = format!(
+        r#"
+listeners: [{{ name: public, bind: "127.0.0.1:0", handshake_timeout: 300ms }}]
+upstreams: {{ a: {{ endpoints: ["{a}"] }} }}
+routes: [{{ upstream: a }}]
+"#
+    );
+    let running = start(&yaml).await;
+    let addr = running.listener_addr("public").unwrap();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // Half a request head, then silence (a slowloris client).
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let rest = read_to_end(&mut stream).await;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(3), "closed after {elapsed:?}");
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+}

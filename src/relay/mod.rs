@@ -38,9 +38,10 @@ struct Shared {
 impl Shared {
     /// Records that `sender`'s close frame was forwarded; true when the other side's was too.
     fn close_forwarded(&self, sender: Sender) -> bool {
-        self.close_seen[index(sender)].store(true, Ordering::Release);
+        // SeqCst: when both closes cross, at least one pump must see the other's flag.
+        self.close_seen[index(sender)].store(true, Ordering::SeqCst);
         self.closing.notify_one();
-        self.close_seen[index(other(sender))].load(Ordering::Acquire)
+        self.close_seen[index(other(sender))].load(Ordering::SeqCst)
     }
 }
 
