@@ -155,11 +155,7 @@ async fn close_handshake_reaches_both_ends() {
         .collect();
     assert_eq!(closes.len(), 1);
     let admin = running.admin_addr().unwrap();
-    eventually("tunnel gone", || {
-        let text = running.metrics_text();
-        (metric(&text, "wsgate_ws_connections_active", &[("route", "echo")]) == 0.0).then_some(())
-    })
-    .await;
+    tunnels_closed(&running, "echo").await;
     let text = scrape(admin).await;
     for direction in ["client_to_upstream", "upstream_to_client"] {
         let labels = [

@@ -37,11 +37,7 @@ async fn counters_after_a_scripted_exchange() {
     drop(client);
 
     let admin = running.admin_addr().unwrap();
-    eventually("tunnel closed", || {
-        let text = running.metrics_text();
-        (metric(&text, "wsgate_ws_connections_active", &[("route", "echo")]) == 0.0).then_some(())
-    })
-    .await;
+    tunnels_closed(&running, "echo").await;
     let text = scrape(admin).await;
     let m = |name: &str, direction: &str, label: &str, value: &str| {
         metric(

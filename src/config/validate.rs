@@ -32,6 +32,14 @@ impl Errors {
         }
     }
 
+    /// An optional duration: its default when absent, an error (and the default) when malformed.
+    fn duration(&mut self, path: String, value: &Option<String>, default: Duration) -> Duration {
+        match value {
+            Some(text) => self.take(path, parse_duration(text), default),
+            None => default,
+        }
+    }
+
     /// Collects the error of a fallible conversion, yielding a placeholder value.
     fn take<T>(&mut self, path: impl Into<String>, result: Result<T, String>, fallback: T) -> T {
         result.unwrap_or_else(|message| {
@@ -110,14 +118,11 @@ fn listeners(raw: &RawConfig, errors: &mut Errors) -> Vec<ListenerConfig> {
                 format!("{bind} is bound by another listener"),
             );
         }
-        let handshake_timeout = match &l.handshake_timeout {
-            Some(t) => errors.take(
-                format!("{path}.handshake_timeout"),
-                parse_duration(t),
-                DEFAULT_HANDSHAKE_TIMEOUT,
-            ),
-            None => DEFAULT_HANDSHAKE_TIMEOUT,
-        };
+        let handshake_timeout = errors.duration(
+            format!("{path}.handshake_timeout"),
+            &l.handshake_timeout,
+            DEFAULT_HANDSHAKE_TIMEOUT,
+        );
         out.push(ListenerConfig {
             name: l.name.clone(),
             bind,
@@ -152,14 +157,11 @@ fn upstream(name: &str, raw: &RawUpstream, errors: &mut Errors) -> UpstreamConfi
             format!("unknown balancer {other:?} (round_robin)"),
         ),
     }
-    let connect_timeout = match &raw.connect_timeout {
-        Some(t) => errors.take(
-            format!("{path}.connect_timeout"),
-            parse_duration(t),
-            DEFAULT_CONNECT_TIMEOUT,
-        ),
-        None => DEFAULT_CONNECT_TIMEOUT,
-    };
+    let connect_timeout = errors.duration(
+        format!("{path}.connect_timeout"),
+        &raw.connect_timeout,
+        DEFAULT_CONNECT_TIMEOUT,
+    );
     UpstreamConfig {
         name: name.to_owned(),
         endpoints: raw.endpoints.iter().map(|e| e.trim().to_owned()).collect(),

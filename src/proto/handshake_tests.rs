@@ -4,6 +4,19 @@ use super::*;
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
+/// Appends each `(name, value)`; an empty value removes the header instead.
+fn apply(mut h: HeaderMap, extra: &[(&str, &str)]) -> HeaderMap {
+    for (name, value) in extra {
+        let name: http::HeaderName = name.parse().unwrap();
+        if value.is_empty() {
+            h.remove(&name);
+        } else {
+            h.append(name, HeaderValue::from_str(value).unwrap());
+        }
+    }
+    h
+}
+
 fn request(extra: &[(&str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
     for (name, value) in [
@@ -15,15 +28,7 @@ fn request(extra: &[(&str, &str)]) -> HeaderMap {
     ] {
         h.insert(name, HeaderValue::from_static(value));
     }
-    for (name, value) in extra {
-        let name: http::HeaderName = name.parse().unwrap();
-        if value.is_empty() {
-            h.remove(&name);
-        } else {
-            h.append(name, HeaderValue::from_str(value).unwrap());
-        }
-    }
-    h
+    apply(h, extra)
 }
 
 fn replace(name: &str, value: &str) -> HeaderMap {
@@ -225,15 +230,7 @@ fn response(extra: &[(&str, &str)]) -> HeaderMap {
         "sec-websocket-accept",
         HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
     );
-    for (name, value) in extra {
-        let name: http::HeaderName = name.parse().unwrap();
-        if value.is_empty() {
-            h.remove(&name);
-        } else {
-            h.append(name, HeaderValue::from_str(value).unwrap());
-        }
-    }
-    h
+    apply(h, extra)
 }
 
 #[test]

@@ -389,3 +389,12 @@ pub async fn ws_client(
         .expect("upgrade through wsgate");
     ws
 }
+
+/// Waits until the route's tunnels have all ended (`wsgate_ws_connections_active` is 0).
+pub async fn tunnels_closed(running: &wsgate::Running, route: &str) {
+    eventually("tunnels closed", || {
+        let text = running.metrics_text();
+        (metric(&text, "wsgate_ws_connections_active", &[("route", route)]) == 0.0).then_some(())
+    })
+    .await;
+}
