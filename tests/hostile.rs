@@ -295,3 +295,32 @@ async fn client_vanishing_without_close_gets_the_backend_a_1001() {
     let got = parse_frames(&seen.lock().unwrap().bytes);
     assert_eq!(got, vec![(0x88, 1001u16.to_be_bytes().to_vec())]);
 }
+
+#[tokio::test]
+async fn violation_inside_a_long_frame_aborts_the_backend_without_a_close() {
+    let (backend, seen) = raw_backend(switching, vec![]).await;
+    let (_running, addr) = start_for(backend, "{}").await;
+    let mut client = RawClient::connect(addr).await;
+    // A 100 KiB text frame (larger than the relay buffer, so it streams) whose last byte is bad.
+    let mut payload = vec![b'a'; 100 * 1024];
+    *payload.last_mut().unwrap() = 0xFF;
+    let bytes = client_frame(0x81, &payload);
+    client.send(&bytes[..50 * 1024]).await;
+    eventually("part of the frame forwarded", || {
+        (seen.lock().unwrap().bytes.len() >= 32 * 1024).then_some(())
+    })
+    .await;
+    client.send(&bytes[50 * 1024..]).await;
+
+    assert_eq!(read_close(&mut client.stream).await, Some(1007));
+    eventually("backend cut", || seen.lock().unwrap().closed.then_some(())).await;
+    let got = seen.lock().unwrap().bytes.clone();
+    // The backend got a prefix of the frame and nothing else: no close frame inside a frame.
+    assert!(
+        got.len() < bytes.len(),
+        "{} of {} bytes",
+        got.len(),
+        bytes.len()
+    );
+    assert_eq!(got[..], bytes[..got.len()]);
+}
