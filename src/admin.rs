@@ -10,32 +10,28 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
+use crate::drain::DrainSignal;
 use crate::metrics::Metrics;
 
-pub(crate) async fn serve(
-    socket: TcpListener,
-    metrics: Metrics,
-    mut stopped: watch::Receiver<bool>,
-) {
+/// Serves until the process exits: probes and scrapes must keep working while draining.
+pub(crate) async fn serve(socket: TcpListener, metrics: Metrics, drain: DrainSignal) {
     loop {
-        let stream = tokio::select! {
-            accepted = socket.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = crate::server::stop_requested(&mut stopped) => return,
+        let stream = match socket.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let metrics = metrics.clone();
+        let drain = drain.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let metrics = metrics.clone();
-                async move { Ok::<_, Infallible>(answer(&req, &metrics)) }
+                let ready = !drain.is_draining();
+                let response = answer(&req, &metrics, ready);
+                async move { Ok::<_, Infallible>(response) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -44,7 +40,7 @@ pub(crate) async fn serve(
     }
 }
 
-fn answer(req: &Request<Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+fn answer(req: &Request<Incoming>, metrics: &Metrics, ready: bool) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match req.uri().path() {
         "/metrics" => (
             StatusCode::OK,
@@ -52,7 +48,12 @@ fn answer(req: &Request<Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
             metrics.render(),
         ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        "/readyz" => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
+        "/readyz" if ready => (StatusCode::OK, "text/plain", "ready\n".to_owned()),
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "draining\n".to_owned(),
+        ),
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",

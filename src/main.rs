@@ -137,8 +137,23 @@ async fn serve(config: Config, demo: bool) -> ExitCode {
     if demo {
         print_demo_urls(&running);
     }
-    wait_for_signal().await;
-    running.stop();
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("wsgate: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    signals.stop_requested().await;
+    // A second SIGTERM or SIGINT during the drain exits at once.
+    tokio::select! {
+        report = running.drain() => {
+            if report.left_open > 0 {
+                tracing::warn!(left_open = report.left_open, "drain deadline reached");
+            }
+        }
+        _ = signals.stop_requested() => tracing::warn!("second signal: exiting without finishing the drain"),
+    }
     ExitCode::SUCCESS
 }
 
@@ -173,22 +188,30 @@ fn print_demo_urls(running: &wsgate::Running) {
     println!("Ctrl-C stops it.");
 }
 
-/// SIGTERM and SIGINT stop wsgate; SIGHUP is caught so it cannot kill the process.
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return }
-            _ = hup.recv() => tracing::warn!("SIGHUP: configuration reload is not supported yet; restart to apply changes"),
+/// SIGTERM and SIGINT drain and stop wsgate; SIGHUP is caught so it cannot kill the process.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn stop_requested(&mut self) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => { tracing::info!("SIGTERM: draining"); return }
+                _ = self.int.recv() => { tracing::info!("SIGINT: draining"); return }
+                _ = self.hup.recv() => tracing::warn!("SIGHUP: configuration reload is not supported yet; restart to apply changes"),
+            }
         }
     }
 }

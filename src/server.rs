@@ -12,7 +12,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin;
-use crate::config::Config;
+use crate::config::{Config, ShutdownConfig};
+use crate::drain::{DrainPlan, DrainSignal, Live, SPREAD_SHARE};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 
@@ -34,6 +35,17 @@ pub struct Running {
     metrics: Metrics,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    shutdown: ShutdownConfig,
+    drain: watch::Sender<Option<DrainPlan>>,
+    live: Arc<Live>,
+    admin_task: Option<JoinHandle<()>>,
+}
+
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Connections still open at the deadline (dropped when the process exits).
+    pub left_open: usize,
 }
 
 impl Running {
@@ -63,6 +75,31 @@ impl Running {
         let _ = self.stop.send(true);
     }
 
+    /// Open connections: HTTP client connections and WebSocket tunnels.
+    pub fn live_connections(&self) -> usize {
+        self.live.count()
+    }
+
+    /// Graceful shutdown (SIGTERM): stop accepting, answer `/readyz` with 503, let HTTP requests in
+    /// flight finish, and send every tunnel's client a close frame (`shutdown.close_code`) at a random
+    /// moment of the first 80% of `drain_timeout`, between frames. Resolves when every connection is
+    /// done or at the deadline.
+    pub async fn drain(&self) -> DrainReport {
+        let window = self.shutdown.drain_timeout;
+        let started = tokio::time::Instant::now();
+        self.stop();
+        let _ = self.drain.send(Some(DrainPlan {
+            started,
+            spread: window.mul_f64(SPREAD_SHARE),
+            close_code: self.shutdown.close_code,
+        }));
+        tracing::info!(connections = self.live.count(), ?window, "draining");
+        let _ = tokio::time::timeout_at(started + window, self.live.idle()).await;
+        let left_open = self.live.count();
+        tracing::info!(left_open, elapsed = ?started.elapsed(), "drained");
+        DrainReport { left_open }
+    }
+
     /// Waits until every accept loop has ended (after `stop`).
     pub async fn join(mut self) {
         for task in std::mem::take(&mut self.tasks) {
@@ -74,13 +111,23 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        if let Some(admin) = &self.admin_task {
+            admin.abort();
+        }
     }
 }
 
 /// Binds every listener (and the admin listener), then serves in background tasks.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let metrics = Metrics::new();
-    let proxy = Arc::new(Proxy::new(&config, metrics.clone()));
+    let (drain, signal) = DrainSignal::channel();
+    let live = Arc::new(Live::default());
+    let proxy = Arc::new(Proxy::new(
+        &config,
+        metrics.clone(),
+        signal.clone(),
+        live.clone(),
+    ));
     let (stop, stopped) = watch::channel(false);
     let mut listeners = Vec::new();
     let mut tasks = Vec::new();
@@ -98,15 +145,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         )));
     }
 
+    let mut admin_task = None;
     let admin = match &config.admin {
         Some(cfg) => {
             let socket = bind("admin", cfg.bind).await?;
             let addr = socket.local_addr().unwrap_or(cfg.bind);
             tracing::info!(%addr, "admin listening (/metrics, /healthz, /readyz)");
-            tasks.push(tokio::spawn(admin::serve(
+            admin_task = Some(tokio::spawn(admin::serve(
                 socket,
                 metrics.clone(),
-                stopped.clone(),
+                signal.clone(),
             )));
             Some(addr)
         }
@@ -119,6 +167,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         metrics,
         stop,
         tasks,
+        shutdown: config.shutdown,
+        drain,
+        live,
+        admin_task,
     })
 }
 
@@ -142,7 +194,12 @@ async fn accept_loop(
         tokio::select! {
             accepted = socket.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(serve(stream, peer, proxy.clone(), handshake_timeout));
+                    let live = proxy.live.enter();
+                    let proxy = proxy.clone();
+                    tokio::spawn(async move {
+                        serve(stream, peer, proxy, handshake_timeout).await;
+                        drop(live);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors or a connection reset before accept: back off briefly
@@ -167,13 +224,23 @@ pub(crate) async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
 
 async fn serve(stream: TcpStream, peer: SocketAddr, proxy: Arc<Proxy>, header_timeout: Duration) {
     let _ = stream.set_nodelay(true);
+    let mut drain = proxy.drain.clone();
     let service = service_fn(move |req| proxy.clone().handle(req, peer));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
-    if let Err(e) = conn.await {
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = drain.started() => {
+            // The request in flight (if any) finishes; then the connection closes.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "client connection ended with an error");
     }
 }

@@ -20,10 +20,19 @@ pub struct RawConfig {
     /// Host and path rules choosing an upstream, in order.
     #[serde(default)]
     pub routes: Vec<RawRoute>,
-    /// Drain on SIGTERM (not built yet).
-    pub shutdown: Option<Value>,
+    /// What SIGTERM does to open connections.
+    pub shutdown: Option<RawShutdown>,
     /// Proxies whose X-Forwarded-For is kept (not built yet).
     pub trusted_proxies: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShutdown {
+    /// The drain window, e.g. "30s".
+    pub drain_timeout: Option<String>,
+    /// 1001 or 1012.
+    pub close_code: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]

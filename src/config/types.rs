@@ -14,6 +14,25 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     /// In YAML order.
     pub routes: Vec<RouteConfig>,
+    pub shutdown: ShutdownConfig,
+}
+
+/// What SIGTERM does to open connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownConfig {
+    /// Tunnel closes are spread over most of this window; at its end the process exits (default 30s).
+    pub drain_timeout: Duration,
+    /// 1001 "going away" (default) or 1012 "service restart".
+    pub close_code: u16,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            drain_timeout: Duration::from_secs(30),
+            close_code: 1001,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

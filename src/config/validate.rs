@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_yaml::Value;
 
 use super::error::{ConfigError, FieldError};
-use super::raw::{RawConfig, RawRoute, RawSize, RawUpstream, RawWebSocket};
+use super::raw::{RawConfig, RawRoute, RawShutdown, RawSize, RawUpstream, RawWebSocket};
 use super::types::*;
 use super::units::{parse_duration, parse_size};
 
@@ -51,7 +51,6 @@ impl Errors {
 
 pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let mut errors = Errors::default();
-    errors.not_supported("shutdown", &raw.shutdown);
     errors.not_supported("trusted_proxies", &raw.trusted_proxies);
 
     let listeners = listeners(&raw, &mut errors);
@@ -68,6 +67,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         .map(|(name, upstream)| self::upstream(name, upstream, &mut errors))
         .collect();
     let routes = routes(&raw.routes, &upstreams, &mut errors);
+    let shutdown = shutdown(raw.shutdown.as_ref(), &mut errors);
 
     if errors.0.is_empty() {
         Ok(Config {
@@ -75,9 +75,37 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             admin,
             upstreams,
             routes,
+            shutdown,
         })
     } else {
         Err(ConfigError::Invalid(errors.0))
+    }
+}
+
+fn shutdown(raw: Option<&RawShutdown>, errors: &mut Errors) -> ShutdownConfig {
+    let defaults = ShutdownConfig::default();
+    let Some(raw) = raw else {
+        return defaults;
+    };
+    let drain_timeout = errors.duration(
+        "shutdown.drain_timeout".into(),
+        &raw.drain_timeout,
+        defaults.drain_timeout,
+    );
+    let close_code = match raw.close_code {
+        None => defaults.close_code,
+        Some(code @ (1001 | 1012)) => code,
+        Some(other) => {
+            errors.push(
+                "shutdown.close_code",
+                format!("{other} is not 1001 (going away) or 1012 (service restart)"),
+            );
+            defaults.close_code
+        }
+    };
+    ShutdownConfig {
+        drain_timeout,
+        close_code,
     }
 }
 

@@ -227,6 +227,29 @@ routes:
 }
 
 #[test]
+fn shutdown_section() {
+    let c = Config::from_yaml(&format!(
+        "{GOOD}shutdown: {{ drain_timeout: 5s, close_code: 1012 }}\n"
+    ))
+    .unwrap();
+    assert_eq!(c.shutdown.drain_timeout, Duration::from_secs(5));
+    assert_eq!(c.shutdown.close_code, 1012);
+    assert_eq!(
+        Config::from_yaml(GOOD).unwrap().shutdown,
+        ShutdownConfig::default()
+    );
+    assert_eq!(
+        errors(&format!(
+            "{GOOD}shutdown: {{ drain_timeout: never, close_code: 1000 }}\n"
+        ))
+        .iter()
+        .map(|e| e.split(':').next().unwrap())
+        .collect::<Vec<_>>(),
+        vec!["shutdown.drain_timeout", "shutdown.close_code"]
+    );
+}
+
+#[test]
 fn empty_sections() {
     assert_eq!(
         errors("upstreams: {}\n"),
@@ -245,7 +268,6 @@ listeners:
     bind: \"127.0.0.1:0\"
     tls: { cert: c.pem, key: k.pem }
     max_connections: 10
-shutdown: { drain_timeout: 30s }
 trusted_proxies: [\"10.0.0.0/8\"]
 upstreams:
   u: { endpoints: [\"127.0.0.1:1\"], tls: {}, health: {} }
@@ -261,7 +283,6 @@ routes:
     assert_eq!(
         paths,
         vec![
-            "shutdown",
             "trusted_proxies",
             "listeners[0].tls",
             "listeners[0].max_connections",

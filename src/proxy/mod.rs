@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 pub use error::ProxyError;
 
 use crate::config::{Config, RouteConfig};
+use crate::drain::{DrainSignal, Live};
 use crate::metrics::{names, Metrics, RouteMetrics};
 use crate::proto::handshake::is_websocket_upgrade;
 use crate::routing::Router;
@@ -38,10 +39,14 @@ pub struct Proxy {
     router: Router,
     routes: Vec<Route>,
     pub metrics: Metrics,
+    /// Tunnels watch it to close on shutdown.
+    pub drain: DrainSignal,
+    /// Counts tunnels (HTTP connections count themselves in `server`).
+    pub live: Arc<Live>,
 }
 
 impl Proxy {
-    pub fn new(config: &Config, metrics: Metrics) -> Self {
+    pub fn new(config: &Config, metrics: Metrics, drain: DrainSignal, live: Arc<Live>) -> Self {
         let upstreams: Vec<Arc<Upstream>> = config
             .upstreams
             .iter()
@@ -60,6 +65,8 @@ impl Proxy {
             router: Router::new(config),
             routes,
             metrics,
+            drain,
+            live,
         }
     }
 

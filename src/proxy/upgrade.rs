@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 
 use super::headers::{add_forwarded, remove_hop_by_hop};
 use super::{error_response, Body, Proxy, ProxyError, Route};
+use crate::drain::DrainSignal;
 use crate::metrics::names;
 use crate::proto::handshake::{
     client_response_headers, prepare_backend_headers, validate_request, validate_response,
@@ -55,7 +56,12 @@ pub async fn handle(
                 .metrics
                 .handshake_duration
                 .observe(received.elapsed().as_secs_f64());
-            tokio::spawn(tunnel(client, upstream, params(route)));
+            let live = proxy.live.enter();
+            let params = params(route, proxy.drain.clone());
+            tokio::spawn(async move {
+                tunnel(client, upstream, params).await;
+                drop(live);
+            });
             response
         }
         Ok(Outcome::Refused(response)) => {
@@ -155,7 +161,7 @@ fn strip_websocket_headers(headers: &mut HeaderMap) {
     }
 }
 
-fn params(route: &Route) -> TunnelParams {
+fn params(route: &Route, drain: DrainSignal) -> TunnelParams {
     let ws = &route.config.websocket;
     let limits = |sender: Sender| Limits {
         max_frame_size: ws.max_frame_size,
@@ -169,6 +175,7 @@ fn params(route: &Route) -> TunnelParams {
         upstream_limits: limits(Sender::Upstream),
         metrics: Arc::clone(&route.metrics),
         close_grace: CLOSE_GRACE,
+        drain,
     }
 }
 

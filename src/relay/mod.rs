@@ -12,6 +12,7 @@ use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
+use crate::drain::DrainSignal;
 use crate::metrics::RouteMetrics;
 use crate::proto::tracker::{Limits, Sender};
 use pump::Pump;
@@ -27,6 +28,7 @@ pub struct TunnelParams {
     pub upstream_limits: Limits,
     pub metrics: Arc<RouteMetrics>,
     pub close_grace: Duration,
+    pub drain: DrainSignal,
 }
 
 /// State both pumps read: which side's close frame was forwarded, and the start of closing.
@@ -59,6 +61,20 @@ pub(crate) fn other(sender: Sender) -> Sender {
     }
 }
 
+/// On shutdown, at this tunnel's random moment of the drain window, the client gets a close frame
+/// (written by the upstream -> client pump between frames). Its close reply then reaches the upstream
+/// as an ordinary relayed close, so nothing the client sent before it is lost. Never completes.
+async fn drain_close(mut drain: DrainSignal, to_client: mpsc::WeakSender<control::Inject>) {
+    let plan = drain.started().await;
+    let at = plan.started + plan.spread.mul_f64(rand::random::<f64>());
+    tokio::time::sleep_until(at).await;
+    if let Some(to_client) = to_client.upgrade() {
+        let close = control::ControlFrame::close(plan.close_code, Sender::Client);
+        let _ = to_client.send(control::Inject::Close(close)).await;
+    }
+    std::future::pending().await
+}
+
 /// Runs a tunnel to its end. `*_prefix` are bytes the HTTP layer read past the handshake.
 pub async fn run(
     client: TcpStream,
@@ -79,6 +95,7 @@ pub async fn run(
     // Frames a pump asks the other pump to write toward its own sender (pongs, closes).
     let (to_client_tx, to_client_rx) = mpsc::channel(4);
     let (to_upstream_tx, to_upstream_rx) = mpsc::channel(4);
+    let drain = drain_close(params.drain, to_client_tx.downgrade());
     let (client_rd, client_wr) = client.into_split();
     let (upstream_rd, upstream_wr) = upstream.into_split();
 
@@ -112,6 +129,7 @@ pub async fn run(
     tokio::select! {
         _ = pumps => {}
         _ = grace => tracing::debug!(route = %metrics.route, "tunnel close timed out"),
+        _ = drain => {}
     }
 
     metrics.active.dec();

@@ -1,0 +1,143 @@
+//! Graceful shutdown: tunnels get a close frame (1001 or 1012) spread over the drain window and
+//! written between frames, nothing a client sent before it is lost, in-flight HTTP finishes, readiness
+//! turns to 503, and the drain ends when every connection is done or at its deadline.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use support::*;
+use tokio_tungstenite::tungstenite::Message;
+
+fn config(backend: SocketAddr, drain: &str) -> String {
+    format!(
+        r#"
+listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
+admin: {{ bind: "127.0.0.1:0" }}
+upstreams: {{ echo: {{ endpoints: ["{backend}"] }} }}
+routes: [{{ name: echo, upstream: echo }}]
+shutdown: {drain}
+"#
+    )
+}
+
+#[tokio::test]
+async fn tunnels_get_spread_closes_and_lose_nothing() {
+    let (backend, seen) = echo_backend().await;
+    let running = start(&config(backend, "{ drain_timeout: 2s, close_code: 1012 }")).await;
+    let addr = running.listener_addr("public").unwrap();
+    let admin = running.admin_addr().unwrap();
+
+    const TUNNELS: usize = 20;
+    let mut clients = Vec::new();
+    for i in 0..TUNNELS {
+        let mut ws = ws_client(addr, "/ws").await;
+        ws.send(Message::text(format!("hello {i}"))).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(format!("hello {i}")));
+        // Sent before the signal, not waited for.
+        ws.send(Message::text(format!("before {i}"))).await.unwrap();
+        clients.push(ws);
+    }
+    let started = Instant::now();
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut ws| {
+            tokio::spawn(async move {
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                        Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                            return (u16::from(frame.code), started.elapsed())
+                        }
+                        Ok(Some(Ok(_))) => continue,
+                        other => panic!("no close frame: {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let (report, ()) = tokio::join!(running.drain(), async {
+        // Readiness flips as soon as the drain begins.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (_, head) = raw_request(admin, "GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+        let (_, head) = raw_request(admin, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    });
+    assert_eq!(report.left_open, 0);
+    assert!(started.elapsed() < Duration::from_millis(2500), "{:?}", started.elapsed());
+
+    let mut times = Vec::new();
+    for reader in readers {
+        let (code, at) = reader.await.unwrap();
+        assert_eq!(code, 1012);
+        times.push(at);
+    }
+    times.sort();
+    let spread = times[TUNNELS - 1] - times[0];
+    assert!(spread > Duration::from_millis(300), "closes not spread: {times:?}");
+    assert!(times[TUNNELS - 1] < Duration::from_millis(1700), "{times:?}");
+
+    let received: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .messages
+        .iter()
+        .filter_map(|m| m.to_text().ok().map(str::to_owned))
+        .collect();
+    for i in 0..TUNNELS {
+        assert!(received.contains(&format!("before {i}")), "lost 'before {i}'");
+    }
+    // New connections are refused once draining.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn http_request_in_flight_finishes() {
+    // A backend that answers after 500 ms.
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = socket.accept().await.unwrap();
+        let _ = read_head(&mut stream).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let answer = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow";
+        tokio::io::AsyncWriteExt::write_all(&mut stream, answer.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let running = start(&config(backend, "{ drain_timeout: 3s }")).await;
+    let addr = running.listener_addr("public").unwrap();
+    let request = tokio::spawn(async move {
+        let (mut stream, head) = raw_request(addr, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        let mut body = [0u8; 4];
+        tokio::io::AsyncReadExt::read_exact(&mut stream, &mut body).await.unwrap();
+        // After the answer, the drained connection is closed.
+        let rest = read_to_end(&mut stream).await;
+        (head, body, rest)
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let report = running.drain().await;
+    assert_eq!(report.left_open, 0);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let (head, body, rest) = request.await.unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    assert_eq!(&body, b"slow");
+    assert!(rest.is_empty());
+}
+
+#[tokio::test]
+async fn deadline_ends_a_drain_that_a_client_ignores() {
+    let (backend, _) = raw_backend(switching, vec![]).await;
+    let running = start(&config(backend, "{ drain_timeout: 600ms }")).await;
+    let addr = running.listener_addr("public").unwrap();
+    // A raw client that never answers the close.
+    let mut client = RawClient::connect(addr).await;
+    let started = Instant::now();
+    let report = running.drain().await;
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(590) && elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    assert_eq!(report.left_open, 1);
+    assert_eq!(read_close(&mut client.stream).await, Some(1001));
+}
