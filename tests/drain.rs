@@ -35,7 +35,10 @@ async fn tunnels_get_spread_closes_and_lose_nothing() {
     for i in 0..TUNNELS {
         let mut ws = ws_client(addr, "/ws").await;
         ws.send(Message::text(format!("hello {i}"))).await.unwrap();
-        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(format!("hello {i}")));
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            Message::text(format!("hello {i}"))
+        );
         // Sent before the signal, not waited for.
         ws.send(Message::text(format!("before {i}"))).await.unwrap();
         clients.push(ws);
@@ -66,7 +69,11 @@ async fn tunnels_get_spread_closes_and_lose_nothing() {
         assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     });
     assert_eq!(report.left_open, 0);
-    assert!(started.elapsed() < Duration::from_millis(2500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
 
     let mut times = Vec::new();
     for reader in readers {
@@ -76,8 +83,14 @@ async fn tunnels_get_spread_closes_and_lose_nothing() {
     }
     times.sort();
     let spread = times[TUNNELS - 1] - times[0];
-    assert!(spread > Duration::from_millis(300), "closes not spread: {times:?}");
-    assert!(times[TUNNELS - 1] < Duration::from_millis(1700), "{times:?}");
+    assert!(
+        spread > Duration::from_millis(300),
+        "closes not spread: {times:?}"
+    );
+    assert!(
+        times[TUNNELS - 1] < Duration::from_millis(1700),
+        "{times:?}"
+    );
 
     let received: Vec<String> = seen
         .lock()
@@ -87,7 +100,10 @@ async fn tunnels_get_spread_closes_and_lose_nothing() {
         .filter_map(|m| m.to_text().ok().map(str::to_owned))
         .collect();
     for i in 0..TUNNELS {
-        assert!(received.contains(&format!("before {i}")), "lost 'before {i}'");
+        assert!(
+            received.contains(&format!("before {i}")),
+            "lost 'before {i}'"
+        );
     }
     // New connections are refused once draining.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
@@ -103,7 +119,9 @@ async fn http_request_in_flight_finishes() {
         let _ = read_head(&mut stream).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         let answer = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow";
-        tokio::io::AsyncWriteExt::write_all(&mut stream, answer.as_bytes()).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut stream, answer.as_bytes())
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_secs(5)).await;
     });
     let running = start(&config(backend, "{ drain_timeout: 3s }")).await;
@@ -111,7 +129,9 @@ async fn http_request_in_flight_finishes() {
     let request = tokio::spawn(async move {
         let (mut stream, head) = raw_request(addr, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n").await;
         let mut body = [0u8; 4];
-        tokio::io::AsyncReadExt::read_exact(&mut stream, &mut body).await.unwrap();
+        tokio::io::AsyncReadExt::read_exact(&mut stream, &mut body)
+            .await
+            .unwrap();
         // After the answer, the drained connection is closed.
         let rest = read_to_end(&mut stream).await;
         (head, body, rest)
@@ -120,7 +140,11 @@ async fn http_request_in_flight_finishes() {
     let started = Instant::now();
     let report = running.drain().await;
     assert_eq!(report.left_open, 0);
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     let (head, body, rest) = request.await.unwrap();
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     assert_eq!(&body, b"slow");
@@ -137,7 +161,10 @@ async fn deadline_ends_a_drain_that_a_client_ignores() {
     let started = Instant::now();
     let report = running.drain().await;
     let elapsed = started.elapsed();
-    assert!(elapsed >= Duration::from_millis(590) && elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(590) && elapsed < Duration::from_millis(1500),
+        "{elapsed:?}"
+    );
     assert_eq!(report.left_open, 1);
     assert_eq!(read_close(&mut client.stream).await, Some(1001));
 }

@@ -114,14 +114,23 @@ pub struct RawWebSocket {
     pub validate_utf8: Option<bool>,
     /// `answer` or `forward` client pings.
     pub ping: Option<String>,
-    /// Proxy pings to silent peers (not built yet).
-    pub keepalive: Option<Value>,
-    /// Close connections without data frames (not built yet).
-    pub idle_timeout: Option<Value>,
+    /// Ping silent peers and close dead ones.
+    pub keepalive: Option<RawKeepalive>,
+    /// Close tunnels without data frames for this long, e.g. "10m".
+    pub idle_timeout: Option<String>,
     /// Extensions negotiated through the proxy (not built yet).
     pub extensions: Option<Value>,
     /// Re-mask client frames (not built yet).
     pub remask: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeepalive {
+    /// Silence after which wsgate pings the peer, e.g. "30s".
+    pub interval: String,
+    /// Time the peer has to answer (any frame counts), e.g. "10s".
+    pub timeout: String,
 }
 
 /// A size: a byte count or a string with a unit.

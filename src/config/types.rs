@@ -90,6 +90,17 @@ pub struct WebSocketConfig {
     pub validate_utf8: bool,
     /// Default `Answer`.
     pub ping: PingMode,
+    /// `None` = off: silent peers are not pinged.
+    pub keepalive: Option<Keepalive>,
+    /// `None` = off. Counts data frames only: pings and pongs do not keep a tunnel open.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// wsgate pings a peer silent for `interval`; no frame within `timeout` after that ends the tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub interval: Duration,
+    pub timeout: Duration,
 }
 
 impl Default for WebSocketConfig {
@@ -101,6 +112,8 @@ impl Default for WebSocketConfig {
             max_message_size: 16 << 20,
             validate_utf8: true,
             ping: PingMode::Answer,
+            keepalive: None,
+            idle_timeout: None,
         }
     }
 }

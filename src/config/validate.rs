@@ -288,8 +288,6 @@ fn routes(raw: &[RawRoute], upstreams: &[UpstreamConfig], errors: &mut Errors) -
 
 fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketConfig {
     let defaults = WebSocketConfig::default();
-    errors.not_supported(format!("{path}.keepalive"), &raw.keepalive);
-    errors.not_supported(format!("{path}.idle_timeout"), &raw.idle_timeout);
     errors.not_supported(format!("{path}.extensions"), &raw.extensions);
     errors.not_supported(format!("{path}.remask"), &raw.remask);
     if let Some(list) = &raw.subprotocols {
@@ -343,7 +341,28 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
             PingMode::Answer
         }
     };
+    let keepalive = raw.keepalive.as_ref().map(|k| Keepalive {
+        interval: errors.take(
+            format!("{path}.keepalive.interval"),
+            parse_duration(&k.interval),
+            Duration::from_secs(30),
+        ),
+        timeout: errors.take(
+            format!("{path}.keepalive.timeout"),
+            parse_duration(&k.timeout),
+            Duration::from_secs(10),
+        ),
+    });
+    let idle_timeout = raw.idle_timeout.as_ref().map(|t| {
+        errors.take(
+            format!("{path}.idle_timeout"),
+            parse_duration(t),
+            Duration::from_secs(600),
+        )
+    });
     WebSocketConfig {
+        keepalive,
+        idle_timeout,
         subprotocols: raw.subprotocols.clone(),
         allowed_origins: raw.allowed_origins.clone(),
         max_frame_size,

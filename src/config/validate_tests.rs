@@ -250,6 +250,38 @@ fn shutdown_section() {
 }
 
 #[test]
+fn keepalive_and_idle_timeout() {
+    let yaml = with(
+        "      ping: forward\n",
+        "      ping: forward\n      keepalive: { interval: 20s, timeout: 5s }\n      idle_timeout: 10m\n",
+    );
+    let ws = &Config::from_yaml(&yaml).unwrap().routes[0].websocket;
+    assert_eq!(
+        ws.keepalive,
+        Some(Keepalive {
+            interval: Duration::from_secs(20),
+            timeout: Duration::from_secs(5)
+        })
+    );
+    assert_eq!(ws.idle_timeout, Some(Duration::from_secs(600)));
+    let bad = with(
+        "      ping: forward\n",
+        "      ping: forward\n      keepalive: { interval: 0s, timeout: x }\n",
+    );
+    let paths: Vec<String> = errors(&bad)
+        .iter()
+        .map(|e| e.split(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            "routes[0].websocket.keepalive.interval",
+            "routes[0].websocket.keepalive.timeout"
+        ]
+    );
+}
+
+#[test]
 fn empty_sections() {
     assert_eq!(
         errors("upstreams: {}\n"),
@@ -273,7 +305,7 @@ upstreams:
   u: { endpoints: [\"127.0.0.1:1\"], tls: {}, health: {} }
 routes:
   - upstream: u
-    websocket: { keepalive: { interval: 30s }, idle_timeout: 10m, extensions: [permessage-deflate], remask: true }
+    websocket: { extensions: [permessage-deflate], remask: true }
 ";
     let errors = errors(yaml);
     let paths: Vec<&str> = errors
@@ -288,8 +320,6 @@ routes:
             "listeners[0].max_connections",
             "upstreams.u.tls",
             "upstreams.u.health",
-            "routes[0].websocket.keepalive",
-            "routes[0].websocket.idle_timeout",
             "routes[0].websocket.extensions",
             "routes[0].websocket.remask",
         ]

@@ -198,6 +198,21 @@ pub fn encode_control(
     end
 }
 
+/// The opcode and unmasked payload of a whole control frame at the front of `frame`, copied into `out`
+/// (the frame's bytes are left as they are). `None` when it is not a whole, well-formed control frame.
+pub fn control_payload(frame: &[u8], out: &mut [u8; 125]) -> Option<(OpCode, usize)> {
+    let (header, at) = parse_header(frame).ok()??;
+    let len = usize::try_from(header.payload_len).ok()?;
+    if !header.opcode.is_control() || len > out.len() || frame.len() < at + len {
+        return None;
+    }
+    out[..len].copy_from_slice(&frame[at..at + len]);
+    if let Some(key) = header.mask {
+        apply_mask(&mut out[..len], key, 0);
+    }
+    Some((header.opcode, len))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +305,22 @@ mod tests {
         assert_eq!(h.rsv, 0b111);
         let (h, _) = parse_header(&[0xC1, 0x00]).unwrap().unwrap();
         assert_eq!(h.rsv, RSV1);
+    }
+
+    #[test]
+    fn control_payload_unmasks_a_copy() {
+        let mut frame = [0u8; 131];
+        let n = encode_control(OpCode::Pong, b"token", Some([9, 8, 7, 6]), &mut frame);
+        let original = frame;
+        let mut out = [0u8; 125];
+        assert_eq!(
+            control_payload(&frame[..n], &mut out),
+            Some((OpCode::Pong, 5))
+        );
+        assert_eq!(&out[..5], b"token");
+        assert_eq!(frame, original);
+        assert_eq!(control_payload(&frame[..n - 1], &mut out), None);
+        assert_eq!(control_payload(&[0x82, 0x00], &mut out), None);
     }
 
     #[test]

@@ -176,6 +176,8 @@ fn params(route: &Route, drain: DrainSignal) -> TunnelParams {
         metrics: Arc::clone(&route.metrics),
         close_grace: CLOSE_GRACE,
         drain,
+        keepalive: ws.keepalive,
+        idle_timeout: ws.idle_timeout,
     }
 }
 

@@ -9,10 +9,11 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
 use super::control::{ControlFrame, Inject};
-use super::{other, Shared, BUFFER_SIZE};
+use super::shared::{other, Shared};
+use super::BUFFER_SIZE;
 use crate::metrics::{DirectionMetrics, RouteMetrics};
 use crate::proto::close::code_label;
-use crate::proto::frame::{parse_header, OpCode};
+use crate::proto::frame::{control_payload, parse_header, OpCode};
 use crate::proto::tracker::{Limits, Sender, Step, Tracker};
 
 pub(super) struct Pump<'a> {
@@ -100,6 +101,7 @@ impl<'a> Pump<'a> {
         let whole_limit = self.buf.len();
         let mut pos = 0;
         let mut run = 0;
+        let mut data = false;
         while !self.dst_done && pos < self.filled {
             match self
                 .tracker
@@ -107,13 +109,20 @@ impl<'a> Pump<'a> {
             {
                 Step::NeedMore => break,
                 Step::Forward { len, done } => {
-                    pos += len;
+                    // Only data frames stream in pieces; control frames come whole with `done`.
+                    data |= done.is_none_or(|d| !d.opcode.is_control());
                     if let Some(done) = done {
                         self.counters.frame(done.opcode, done.payload_len);
                         if let Some(kind) = done.message_end {
                             self.counters.message(kind);
                         }
+                        if done.opcode == OpCode::Pong && self.is_own_pong(pos, len) {
+                            // It answers wsgate's keepalive ping: not relayed.
+                            self.flush(run, pos).await;
+                            run = pos + len;
+                        }
                     }
+                    pos += len;
                 }
                 Step::AnswerPing { len, payload } => {
                     let payload = pos + payload.start..pos + payload.end;
@@ -123,7 +132,7 @@ impl<'a> Pump<'a> {
                     self.flush(run, pos).await;
                     pos += len;
                     run = pos;
-                    let _ = self.outbox.send(Inject::Pong(pong)).await;
+                    let _ = self.outbox.send(Inject::Frame(pong)).await;
                 }
                 Step::Close { len, code } => {
                     let header_len = parse_header(&self.buf[pos..pos + len])
@@ -182,6 +191,15 @@ impl<'a> Pump<'a> {
         self.flush(run, pos).await;
         self.buf.copy_within(pos..self.filled, 0);
         self.filled -= pos;
+        self.shared.heard(self.sender, data);
+    }
+
+    fn is_own_pong(&self, pos: usize, len: usize) -> bool {
+        let mut payload = [0u8; 125];
+        match control_payload(&self.buf[pos..pos + len], &mut payload) {
+            Some((_, n)) => self.shared.take_own_pong(self.sender, &payload[..n]),
+            None => false,
+        }
     }
 
     async fn flush(&mut self, from: usize, to: usize) {
@@ -193,7 +211,7 @@ impl<'a> Pump<'a> {
 
     async fn write_injected(&mut self, inject: Inject) {
         match inject {
-            Inject::Pong(frame) => {
+            Inject::Frame(frame) => {
                 if self.dst.write_all(frame.as_bytes()).await.is_err() {
                     self.dst_done = true;
                 }
