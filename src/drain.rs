@@ -63,6 +63,16 @@ impl Live {
         LiveGuard(self.clone())
     }
 
+    /// Enters only while fewer than `max` are live (atomic check and count).
+    pub fn try_enter(self: &Arc<Self>, max: usize) -> Option<LiveGuard> {
+        self.count
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| LiveGuard(self.clone()))
+    }
+
     pub fn count(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
@@ -110,6 +120,16 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    #[test]
+    fn try_enter_respects_the_cap() {
+        let live = Arc::new(Live::default());
+        let a = live.try_enter(2).unwrap();
+        let _b = live.try_enter(2).unwrap();
+        assert!(live.try_enter(2).is_none());
+        drop(a);
+        assert!(live.try_enter(2).is_some());
     }
 
     #[tokio::test]

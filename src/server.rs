@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin;
-use crate::config::{Config, ShutdownConfig};
-use crate::drain::{DrainPlan, DrainSignal, Live, SPREAD_SHARE};
+use crate::config::{Config, ListenerConfig, ShutdownConfig};
+use crate::drain::{DrainPlan, DrainSignal, Live, LiveGuard, SPREAD_SHARE};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 
@@ -140,7 +140,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tasks.push(tokio::spawn(accept_loop(
             socket,
             proxy.clone(),
-            listener.handshake_timeout,
+            listener.clone(),
             stopped.clone(),
         )));
     }
@@ -184,22 +184,43 @@ pub(crate) async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener, St
         })
 }
 
+/// Holds a connection's places in the live counts (all connections, and its listener's) for as long as
+/// the HTTP connection or the tunnel it became lives.
+pub struct ConnectionSlot {
+    _all: LiveGuard,
+    _listener: LiveGuard,
+}
+
+/// Past `max_connections` a new connection gets this and is closed (as Envoy does; clients retry).
+const OVER_CAPACITY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n";
+
 async fn accept_loop(
     socket: TcpListener,
     proxy: Arc<Proxy>,
-    handshake_timeout: Duration,
+    config: ListenerConfig,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let open = Arc::new(Live::default());
     loop {
         tokio::select! {
             accepted = socket.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let live = proxy.live.enter();
-                    let proxy = proxy.clone();
-                    tokio::spawn(async move {
-                        serve(stream, peer, proxy, handshake_timeout).await;
-                        drop(live);
+                    let listener_slot = match config.max_connections {
+                        Some(max) => open.try_enter(max),
+                        None => Some(open.enter()),
+                    };
+                    let Some(listener_slot) = listener_slot else {
+                        proxy.metrics.connection_rejected(&config.name);
+                        tracing::debug!(listener = %config.name, %peer, "max_connections reached: 503");
+                        let _ = stream.try_write(OVER_CAPACITY);
+                        continue;
+                    };
+                    let slot = Arc::new(ConnectionSlot {
+                        _all: proxy.live.enter(),
+                        _listener: listener_slot,
                     });
+                    tokio::spawn(serve(stream, peer, proxy.clone(), config.clone(), slot));
                 }
                 Err(e) => {
                     // Out of file descriptors or a connection reset before accept: back off briefly
@@ -213,22 +234,20 @@ async fn accept_loop(
     }
 }
 
-/// Resolves once `stop` was called (or the `Running` handle dropped).
-pub(crate) async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
-    while !*stopped.borrow_and_update() {
-        if stopped.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-async fn serve(stream: TcpStream, peer: SocketAddr, proxy: Arc<Proxy>, header_timeout: Duration) {
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    proxy: Arc<Proxy>,
+    config: ListenerConfig,
+    slot: Arc<ConnectionSlot>,
+) {
     let _ = stream.set_nodelay(true);
     let mut drain = proxy.drain.clone();
-    let service = service_fn(move |req| proxy.clone().handle(req, peer));
+    let service = service_fn(move |req| proxy.clone().handle(req, peer, slot.clone()));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
+        .header_read_timeout(config.handshake_timeout)
+        .max_header_size(config.max_request_head_size)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     tokio::pin!(conn);
@@ -242,5 +261,14 @@ async fn serve(stream: TcpStream, peer: SocketAddr, proxy: Arc<Proxy>, header_ti
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "client connection ended with an error");
+    }
+}
+
+/// Resolves once `stop` was called (or the `Running` handle dropped).
+async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
+    while !*stopped.borrow_and_update() {
+        if stopped.changed().await.is_err() {
+            return;
+        }
     }
 }

@@ -324,3 +324,21 @@ async fn violation_inside_a_long_frame_aborts_the_backend_without_a_close() {
     );
     assert_eq!(got[..], bytes[..got.len()]);
 }
+
+#[tokio::test]
+async fn tunnel_ends_promptly_when_the_client_vanishes() {
+    // Regression: once one pump ended, a closed inbox starved the other pump's reads until the 5 s
+    // close grace. The backend's close reply and FIN must end the tunnel at once.
+    let (backend, seen) = echo_backend().await;
+    let (running, addr) = start_for(backend, "{}").await;
+    let client = RawClient::connect(addr).await;
+    let started = std::time::Instant::now();
+    drop(client);
+    tunnels_closed(&running, "echo").await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(seen.lock().unwrap().messages.iter().any(|m| m.is_close()));
+}

@@ -46,8 +46,10 @@ pub struct RawListener {
     pub handshake_timeout: Option<String>,
     /// TLS termination (not built yet).
     pub tls: Option<Value>,
-    /// Connection cap (not built yet).
-    pub max_connections: Option<Value>,
+    /// Open connections at most (HTTP and tunnels).
+    pub max_connections: Option<usize>,
+    /// Request head size limit, e.g. "64KiB".
+    pub max_request_head_size: Option<RawSize>,
     /// PROXY protocol (not built yet).
     pub proxy_protocol: Option<Value>,
 }
@@ -118,6 +120,10 @@ pub struct RawWebSocket {
     pub keepalive: Option<RawKeepalive>,
     /// Close tunnels without data frames for this long, e.g. "10m".
     pub idle_timeout: Option<String>,
+    /// Concurrent tunnels on this route at most.
+    pub max_connections: Option<usize>,
+    /// Cut a peer whose writes stall this long, e.g. "60s".
+    pub write_timeout: Option<String>,
     /// Extensions negotiated through the proxy (not built yet).
     pub extensions: Option<Value>,
     /// Re-mask client frames (not built yet).

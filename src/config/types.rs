@@ -41,6 +41,10 @@ pub struct ListenerConfig {
     pub bind: SocketAddr,
     /// Time allowed for the request head to arrive (default 10s).
     pub handshake_timeout: Duration,
+    /// Open connections (HTTP and tunnels) at most; `None` = no limit. Past it: 503 and close.
+    pub max_connections: Option<usize>,
+    /// Request line and headers at most (default 64 KiB); larger heads get 431.
+    pub max_request_head_size: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +98,10 @@ pub struct WebSocketConfig {
     pub keepalive: Option<Keepalive>,
     /// `None` = off. Counts data frames only: pings and pongs do not keep a tunnel open.
     pub idle_timeout: Option<Duration>,
+    /// Concurrent tunnels on this route at most; `None` = no limit. Past it: 503.
+    pub max_connections: Option<usize>,
+    /// A peer whose writes stall this long (it stopped reading) is cut (default 60s).
+    pub write_timeout: Duration,
 }
 
 /// wsgate pings a peer silent for `interval`; no frame within `timeout` after that ends the tunnel.
@@ -114,6 +122,8 @@ impl Default for WebSocketConfig {
             ping: PingMode::Answer,
             keepalive: None,
             idle_timeout: None,
+            max_connections: None,
+            write_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -14,6 +14,7 @@ use super::units::{parse_duration, parse_size};
 
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const DEFAULT_MAX_REQUEST_HEAD: usize = 64 * 1024;
 
 #[derive(Default)]
 struct Errors(Vec<FieldError>);
@@ -129,7 +130,23 @@ fn listeners(raw: &RawConfig, errors: &mut Errors) -> Vec<ListenerConfig> {
     for (i, l) in raw.listeners.iter().enumerate() {
         let path = format!("listeners[{i}]");
         errors.not_supported(format!("{path}.tls"), &l.tls);
-        errors.not_supported(format!("{path}.max_connections"), &l.max_connections);
+        if l.max_connections == Some(0) {
+            errors.push(format!("{path}.max_connections"), "must be at least 1");
+        }
+        let max_request_head_size = match &l.max_request_head_size {
+            Some(size) => errors.take(
+                format!("{path}.max_request_head_size"),
+                parse_size(size).and_then(|n| {
+                    if (1024..=1 << 20).contains(&n) {
+                        Ok(n as usize)
+                    } else {
+                        Err(format!("{n} bytes is outside 1KiB..1MiB"))
+                    }
+                }),
+                DEFAULT_MAX_REQUEST_HEAD,
+            ),
+            None => DEFAULT_MAX_REQUEST_HEAD,
+        };
         errors.not_supported(format!("{path}.proxy_protocol"), &l.proxy_protocol);
         if l.name.trim().is_empty() {
             errors.push(format!("{path}.name"), "must not be empty");
@@ -155,6 +172,8 @@ fn listeners(raw: &RawConfig, errors: &mut Errors) -> Vec<ListenerConfig> {
             name: l.name.clone(),
             bind,
             handshake_timeout,
+            max_connections: l.max_connections,
+            max_request_head_size,
         });
     }
     out
@@ -360,9 +379,19 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
             Duration::from_secs(600),
         )
     });
+    if raw.max_connections == Some(0) {
+        errors.push(format!("{path}.max_connections"), "must be at least 1");
+    }
+    let write_timeout = errors.duration(
+        format!("{path}.write_timeout"),
+        &raw.write_timeout,
+        defaults.write_timeout,
+    );
     WebSocketConfig {
         keepalive,
         idle_timeout,
+        max_connections: raw.max_connections,
+        write_timeout,
         subprotocols: raw.subprotocols.clone(),
         allowed_origins: raw.allowed_origins.clone(),
         max_frame_size,

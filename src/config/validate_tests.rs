@@ -282,6 +282,40 @@ fn keepalive_and_idle_timeout() {
 }
 
 #[test]
+fn limits() {
+    let yaml = with(
+        "    handshake_timeout: 5s\n",
+        "    handshake_timeout: 5s\n    max_connections: 100\n    max_request_head_size: 16KiB\n",
+    )
+    .replacen(
+        "      ping: forward\n",
+        "      ping: forward\n      max_connections: 7\n      write_timeout: 2s\n",
+        1,
+    );
+    let c = Config::from_yaml(&yaml).unwrap();
+    assert_eq!(c.listeners[0].max_connections, Some(100));
+    assert_eq!(c.listeners[0].max_request_head_size, 16 * 1024);
+    assert_eq!(c.routes[0].websocket.max_connections, Some(7));
+    assert_eq!(c.routes[0].websocket.write_timeout, Duration::from_secs(2));
+    assert_eq!(c.routes[1].websocket.write_timeout, Duration::from_secs(60));
+    let bad = with(
+        "    handshake_timeout: 5s\n",
+        "    handshake_timeout: 5s\n    max_connections: 0\n    max_request_head_size: 100\n",
+    );
+    let paths: Vec<String> = errors(&bad)
+        .iter()
+        .map(|e| e.split(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            "listeners[0].max_connections",
+            "listeners[0].max_request_head_size"
+        ]
+    );
+}
+
+#[test]
 fn empty_sections() {
     assert_eq!(
         errors("upstreams: {}\n"),
@@ -299,7 +333,6 @@ listeners:
   - name: a
     bind: \"127.0.0.1:0\"
     tls: { cert: c.pem, key: k.pem }
-    max_connections: 10
 trusted_proxies: [\"10.0.0.0/8\"]
 upstreams:
   u: { endpoints: [\"127.0.0.1:1\"], tls: {}, health: {} }
@@ -317,7 +350,6 @@ routes:
         vec![
             "trusted_proxies",
             "listeners[0].tls",
-            "listeners[0].max_connections",
             "upstreams.u.tls",
             "upstreams.u.health",
             "routes[0].websocket.extensions",

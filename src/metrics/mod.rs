@@ -50,6 +50,7 @@ pub struct Metrics {
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     upstream_connect_errors: IntCounterVec,
+    connections_rejected: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -169,6 +170,12 @@ impl Metrics {
                 "Failed connection attempts to upstream endpoints.",
                 &[UPSTREAM, ENDPOINT],
             ),
+            connections_rejected: counter(
+                &r,
+                CONNECTIONS_REJECTED,
+                "Client connections refused because the listener was at max_connections.",
+                &[LISTENER],
+            ),
             registry: r,
         }
     }
@@ -178,6 +185,12 @@ impl Metrics {
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+    }
+
+    pub fn connection_rejected(&self, listener: &str) {
+        self.connections_rejected
+            .with_label_values(&[listener])
+            .inc();
     }
 
     /// Resolves every per-route handle once; connections share the result.

@@ -10,6 +10,9 @@ use crate::upstream::ConnectError;
 pub enum ProxyError {
     #[error("no route matches")]
     NoRoute,
+    /// The route's `websocket.max_connections` tunnels are open.
+    #[error("the route is at its tunnel limit")]
+    OverCapacity,
     /// The client's upgrade request broke a rule.
     #[error("bad upgrade request: {0}")]
     ClientHandshake(#[source] HandshakeError),
@@ -27,6 +30,7 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::OverCapacity => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ClientHandshake(e) => e.status(),
             ProxyError::Connect(ConnectError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Connect(ConnectError::Failed { .. }) => StatusCode::BAD_GATEWAY,
@@ -39,6 +43,7 @@ impl ProxyError {
     pub fn handshake_result(&self) -> &'static str {
         match self {
             ProxyError::NoRoute => "no_route",
+            ProxyError::OverCapacity => "over_capacity",
             ProxyError::ClientHandshake(e) => e.result_label(),
             ProxyError::Connect(ConnectError::Timeout { .. }) => "timeout",
             ProxyError::Connect(ConnectError::Failed { .. }) => "upstream_unavailable",
@@ -76,6 +81,11 @@ mod tests {
         });
         assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
         assert_eq!(refused.handshake_result(), "upstream_unavailable");
+        assert_eq!(
+            ProxyError::OverCapacity.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(ProxyError::OverCapacity.handshake_result(), "over_capacity");
         let upstream = ProxyError::Upstream("reset".into());
         assert_eq!(upstream.status(), StatusCode::BAD_GATEWAY);
     }

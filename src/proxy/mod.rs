@@ -23,6 +23,7 @@ use crate::drain::{DrainSignal, Live};
 use crate::metrics::{names, Metrics, RouteMetrics};
 use crate::proto::handshake::is_websocket_upgrade;
 use crate::routing::Router;
+use crate::server::ConnectionSlot;
 use crate::upstream::Upstream;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -32,6 +33,8 @@ pub struct Route {
     pub config: RouteConfig,
     pub upstream: Arc<Upstream>,
     pub metrics: Arc<RouteMetrics>,
+    /// Open tunnels, for `websocket.max_connections`.
+    pub tunnels: Arc<Live>,
 }
 
 /// Everything a request needs, built once from a validated config.
@@ -59,6 +62,7 @@ impl Proxy {
                 config: r.clone(),
                 upstream: upstreams[r.upstream].clone(),
                 metrics: metrics.route(&r.name),
+                tunnels: Arc::default(),
             })
             .collect();
         Proxy {
@@ -74,6 +78,7 @@ impl Proxy {
         self: Arc<Self>,
         req: Request<Incoming>,
         peer: SocketAddr,
+        slot: Arc<ConnectionSlot>,
     ) -> Result<Response<Body>, Infallible> {
         let received = Instant::now();
         let method = req.method().clone();
@@ -87,7 +92,7 @@ impl Proxy {
             .route(host, req.uri().path())
             .map(|i| &self.routes[i]);
         let response = if is_websocket_upgrade(req.version(), req.headers()) {
-            upgrade::handle(&self, route, req, peer, received).await
+            upgrade::handle(&self, route, req, peer, received, slot).await
         } else {
             http_forward::forward(&self, route, req, peer).await
         };

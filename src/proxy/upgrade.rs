@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 
 use super::headers::{add_forwarded, remove_hop_by_hop};
 use super::{error_response, Body, Proxy, ProxyError, Route};
-use crate::drain::DrainSignal;
+use crate::drain::{DrainSignal, LiveGuard};
 use crate::metrics::names;
 use crate::proto::handshake::{
     client_response_headers, prepare_backend_headers, validate_request, validate_response,
@@ -23,6 +23,7 @@ use crate::proto::handshake::{
 };
 use crate::proto::tracker::{Limits, Sender};
 use crate::relay::{self, TunnelParams, CLOSE_GRACE};
+use crate::server::ConnectionSlot;
 
 /// What the upstream made of the forwarded upgrade request.
 enum Outcome {
@@ -31,6 +32,8 @@ enum Outcome {
         response: Response<Body>,
         client: OnUpgrade,
         upstream: OnUpgrade,
+        /// The tunnel's place under the route's `max_connections`.
+        place: LiveGuard,
     },
     /// Anything but 101 is relayed as a plain HTTP response: never a tunnel.
     Refused(Response<Body>),
@@ -42,6 +45,7 @@ pub async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
     received: Instant,
+    slot: Arc<ConnectionSlot>,
 ) -> Response<Body> {
     let label = route.map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
     match negotiate(proxy, route, req, peer).await {
@@ -49,6 +53,7 @@ pub async fn handle(
             response,
             client,
             upstream,
+            place,
         }) => {
             let route = route.expect("a tunnel has a route");
             proxy.metrics.handshake(label, "ok");
@@ -56,11 +61,11 @@ pub async fn handle(
                 .metrics
                 .handshake_duration
                 .observe(received.elapsed().as_secs_f64());
-            let live = proxy.live.enter();
             let params = params(route, proxy.drain.clone());
             tokio::spawn(async move {
                 tunnel(client, upstream, params).await;
-                drop(live);
+                // The client connection counts until the tunnel ends.
+                drop((slot, place));
             });
             response
         }
@@ -90,6 +95,11 @@ async fn negotiate(
     };
     let offer = validate_request(req.method(), req.version(), req.headers(), &policy)
         .map_err(ProxyError::ClientHandshake)?;
+    let place = match ws.max_connections {
+        Some(max) => route.tunnels.try_enter(max),
+        None => Some(route.tunnels.enter()),
+    }
+    .ok_or(ProxyError::OverCapacity)?;
 
     let endpoint = route.upstream.pick();
     let stream = route.upstream.connect(endpoint).await.inspect_err(|_| {
@@ -147,6 +157,7 @@ async fn negotiate(
         response: client_response,
         client: hyper::upgrade::on(&mut req),
         upstream: hyper::upgrade::on(&mut response),
+        place,
     })
 }
 
@@ -178,6 +189,7 @@ fn params(route: &Route, drain: DrainSignal) -> TunnelParams {
         drain,
         keepalive: ws.keepalive,
         idle_timeout: ws.idle_timeout,
+        write_timeout: ws.write_timeout,
     }
 }
 

@@ -21,8 +21,9 @@ use pump::Pump;
 use shared::Shared;
 use timers::{drain_close, watchdog, Writers};
 
-/// How long the live side of a dead peer gets to take its close frame before the tunnel is dropped.
-const DEAD_PEER_GRACE: Duration = Duration::from_secs(1);
+/// Once a peer is cut or found dead, how long the live side gets to take its close frame before the
+/// tunnel is dropped.
+const CUT_LINGER: Duration = Duration::from_secs(1);
 
 /// How long a tunnel waits, once closing has started, for the close handshake and the TCP close.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
@@ -38,6 +39,7 @@ pub struct TunnelParams {
     pub drain: DrainSignal,
     pub keepalive: Option<Keepalive>,
     pub idle_timeout: Option<Duration>,
+    pub write_timeout: Duration,
 }
 
 /// Runs a tunnel to its end. `*_prefix` are bytes the HTTP layer read past the handshake.
@@ -71,6 +73,7 @@ pub async fn run(
         client_prefix,
         upstream_wr,
         params.client_limits,
+        params.write_timeout,
         to_upstream_rx,
         to_client_tx,
         &metrics,
@@ -82,6 +85,7 @@ pub async fn run(
         upstream_prefix,
         client_wr,
         params.upstream_limits,
+        params.write_timeout,
         to_client_rx,
         to_upstream_tx,
         &metrics,
@@ -93,24 +97,27 @@ pub async fn run(
         shared.closing.notified().await;
         tokio::time::sleep(params.close_grace).await;
     };
-    let verdict = tokio::select! {
+    // How long the pumps may still run once the tunnel is condemned.
+    let linger = tokio::select! {
         _ = &mut pumps => None,
         _ = grace => {
             tracing::debug!(route = %metrics.route, "tunnel close timed out");
             None
         }
         _ = drain => None,
-        verdict = watchdog(&shared, params.keepalive, params.idle_timeout, &writers) => Some(verdict),
-    };
-    if let Some(verdict) = verdict {
-        tracing::debug!(route = %metrics.route, ?verdict, "watchdog ends the tunnel");
-        for &(side, code) in timers::closes(verdict) {
-            writers.close(side, code);
+        _ = shared.cut.notified() => Some(CUT_LINGER),
+        verdict = watchdog(&shared, params.keepalive, params.idle_timeout, &writers) => {
+            tracing::debug!(route = %metrics.route, ?verdict, "watchdog ends the tunnel");
+            for &(side, code) in timers::closes(verdict) {
+                writers.close(side, code);
+            }
+            Some(match verdict {
+                timers::Verdict::Dead(_) => CUT_LINGER,
+                timers::Verdict::Idle => params.close_grace,
+            })
         }
-        let linger = match verdict {
-            timers::Verdict::Dead(_) => DEAD_PEER_GRACE,
-            timers::Verdict::Idle => params.close_grace,
-        };
+    };
+    if let Some(linger) = linger {
         let _ = tokio::time::timeout(linger, &mut pumps).await;
     }
 

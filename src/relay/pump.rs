@@ -25,6 +25,7 @@ pub(super) struct Pump<'a> {
     filled: usize,
     /// Frames the other pump wants written to `dst`.
     inbox: mpsc::Receiver<Inject>,
+    inbox_closed: bool,
     /// Frames for our sender, written by the other pump.
     outbox: mpsc::Sender<Inject>,
     route: &'a RouteMetrics,
@@ -33,6 +34,7 @@ pub(super) struct Pump<'a> {
     src_done: bool,
     /// Nothing more may be written to `dst` (a close of ours, a FIN, or a failed write).
     dst_done: bool,
+    write_timeout: Duration,
 }
 
 impl<'a> Pump<'a> {
@@ -43,6 +45,7 @@ impl<'a> Pump<'a> {
         prefix: Bytes,
         dst: OwnedWriteHalf,
         limits: Limits,
+        write_timeout: Duration,
         inbox: mpsc::Receiver<Inject>,
         outbox: mpsc::Sender<Inject>,
         route: &'a RouteMetrics,
@@ -58,12 +61,14 @@ impl<'a> Pump<'a> {
             buf,
             filled: prefix.len(),
             inbox,
+            inbox_closed: false,
             outbox,
             route,
             counters: route.direction(sender),
             shared,
             src_done: false,
             dst_done: false,
+            write_timeout,
         }
     }
 
@@ -72,14 +77,16 @@ impl<'a> Pump<'a> {
             self.process().await;
         }
         loop {
-            let inject_ready = self.tracker.at_frame_boundary() && !self.dst_done;
+            let inject_ready =
+                self.tracker.at_frame_boundary() && !self.dst_done && !self.inbox_closed;
             tokio::select! {
                 biased;
                 inject = self.inbox.recv(), if inject_ready => match inject {
                     Some(inject) => self.write_injected(inject).await,
-                    // The other pump ended: nobody will ask us to write any more.
+                    // The other pump ended: nobody will ask us to write any more. (Without this
+                    // flag a closed inbox would win every biased select and starve the read.)
                     None if self.src_done => return,
-                    None => {}
+                    None => self.inbox_closed = true,
                 },
                 read = self.src.read(&mut self.buf[self.filled..]), if !self.src_done => match read {
                     Ok(0) | Err(_) => self.on_src_end().await,
@@ -132,7 +139,9 @@ impl<'a> Pump<'a> {
                     self.flush(run, pos).await;
                     pos += len;
                     run = pos;
-                    let _ = self.outbox.send(Inject::Frame(pong)).await;
+                    // A receiver that is not reading gets at most 4 queued pongs; later ones are
+                    // dropped (RFC 6455 §5.5.3 allows answering only some pings).
+                    let _ = self.outbox.try_send(Inject::Frame(pong));
                 }
                 Step::Close { len, code } => {
                     let header_len = parse_header(&self.buf[pos..pos + len])
@@ -203,24 +212,40 @@ impl<'a> Pump<'a> {
     }
 
     async fn flush(&mut self, from: usize, to: usize) {
-        if from < to && !self.dst_done && self.dst.write_all(&self.buf[from..to]).await.is_err() {
-            self.dst_done = true;
-            self.shared.closing.notify_one();
+        if from < to && !self.dst_done {
+            let written = write_all(&mut self.dst, &self.buf[from..to], self.write_timeout).await;
+            self.after_write(written).await;
         }
     }
 
     async fn write_injected(&mut self, inject: Inject) {
         match inject {
             Inject::Frame(frame) => {
-                if self.dst.write_all(frame.as_bytes()).await.is_err() {
-                    self.dst_done = true;
-                }
+                let written = write_all(&mut self.dst, frame.as_bytes(), self.write_timeout).await;
+                self.after_write(written).await;
             }
             Inject::Close(frame) => {
-                let _ = self.dst.write_all(frame.as_bytes()).await;
+                let _ = write_all(&mut self.dst, frame.as_bytes(), self.write_timeout).await;
                 self.finish_dst().await;
             }
             Inject::Fin => self.finish_dst().await,
+        }
+    }
+
+    async fn after_write(&mut self, written: Written) {
+        match written {
+            Written::All => {}
+            Written::Broken => {
+                self.dst_done = true;
+                self.shared.closing.notify_one();
+            }
+            Written::Stalled => {
+                // The receiver stopped reading: cut it, and tell our sender it went away.
+                tracing::debug!(route = %self.route.route, receiver = ?other(self.sender), "write_timeout");
+                self.abort_dst().await;
+                let close = ControlFrame::close(away_code(other(self.sender)), self.sender);
+                let _ = self.outbox.try_send(Inject::Close(close));
+            }
         }
     }
 
@@ -243,7 +268,7 @@ impl<'a> Pump<'a> {
     async fn close_dst(&mut self, code: u16) {
         if !self.dst_done {
             let frame = ControlFrame::close(code, other(self.sender));
-            let _ = self.dst.write_all(frame.as_bytes()).await;
+            let _ = write_all(&mut self.dst, frame.as_bytes(), self.write_timeout).await;
         }
         self.finish_dst().await;
     }
@@ -263,6 +288,33 @@ impl<'a> Pump<'a> {
         #[allow(deprecated)]
         let _ = self.dst.as_ref().set_linger(Some(Duration::ZERO));
         self.finish_dst().await;
+        self.shared.cut.notify_one();
+    }
+}
+
+enum Written {
+    All,
+    /// The connection failed.
+    Broken,
+    /// Nothing could be written for `write_timeout`.
+    Stalled,
+}
+
+/// Writes all of `bytes`. The timer is armed only when the socket buffer is full, so the common
+/// case costs one non-blocking write and no timer.
+async fn write_all(dst: &mut OwnedWriteHalf, bytes: &[u8], timeout: Duration) -> Written {
+    let done = match dst.try_write(bytes) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(_) => return Written::Broken,
+    };
+    if done == bytes.len() {
+        return Written::All;
+    }
+    match tokio::time::timeout(timeout, dst.write_all(&bytes[done..])).await {
+        Ok(Ok(())) => Written::All,
+        Ok(Err(_)) => Written::Broken,
+        Err(_) => Written::Stalled,
     }
 }
 

@@ -12,6 +12,8 @@ use crate::proto::tracker::Sender;
 pub(super) struct Shared {
     close_seen: [AtomicBool; 2],
     pub(super) closing: Notify,
+    /// A peer's connection was cut (mid-frame violation, write timeout): the tunnel ends shortly.
+    pub(super) cut: Notify,
     started: Instant,
     /// Milliseconds since `started` when each side last sent bytes.
     last_heard: [AtomicU64; 2],
@@ -26,6 +28,7 @@ impl Shared {
         Shared {
             close_seen: [AtomicBool::new(false), AtomicBool::new(false)],
             closing: Notify::new(),
+            cut: Notify::new(),
             started: Instant::now(),
             last_heard: [AtomicU64::new(0), AtomicU64::new(0)],
             last_data: AtomicU64::new(0),
