@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::headers::{add_forwarded, remove_hop_by_hop};
-use super::{error_response, Body, Proxy, ProxyError, Route};
+use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy};
 use crate::upstream::ConnectError;
 
 pub async fn forward(
@@ -38,6 +38,7 @@ pub async fn forward(
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
+            parts.extensions.insert(ServedBy(endpoint.to_owned()));
             Response::from_parts(parts, body.boxed())
         }
         Err(e) => {

@@ -28,6 +28,10 @@ use crate::upstream::Upstream;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
+/// Which endpoint served a response: set by the forwarding code, read by the access log.
+#[derive(Debug, Clone)]
+pub(crate) struct ServedBy(pub String);
+
 /// A route with its upstream and metric handles resolved.
 pub struct Route {
     pub config: RouteConfig,
@@ -82,6 +86,7 @@ impl Proxy {
     ) -> Result<Response<Body>, Infallible> {
         let received = Instant::now();
         let method = req.method().clone();
+        let path = req.uri().path().to_owned();
         let host = req
             .headers()
             .get(http::header::HOST)
@@ -91,19 +96,30 @@ impl Proxy {
             .router
             .route(host, req.uri().path())
             .map(|i| &self.routes[i]);
-        let response = if is_websocket_upgrade(req.version(), req.headers()) {
+        let mut response = if is_websocket_upgrade(req.version(), req.headers()) {
             upgrade::handle(&self, route, req, peer, received, slot).await
         } else {
             http_forward::forward(&self, route, req, peer).await
         };
         let label = route.map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
+        let elapsed = received.elapsed();
         self.metrics.http_request(label, &method, response.status());
         if let Some(route) = route {
-            route
-                .metrics
-                .http_duration
-                .observe(received.elapsed().as_secs_f64());
+            route.metrics.http_duration.observe(elapsed.as_secs_f64());
         }
+        let endpoint = response.extensions_mut().remove::<ServedBy>();
+        tracing::info!(
+            target: "wsgate::access",
+            kind = "http",
+            route = label,
+            %peer,
+            method = %method,
+            path = %path,
+            status = response.status().as_u16(),
+            endpoint = endpoint.as_ref().map_or("-", |e| e.0.as_str()),
+            duration_ms = elapsed.as_millis() as u64,
+            "http request"
+        );
         Ok(response)
     }
 }

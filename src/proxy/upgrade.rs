@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::headers::{add_forwarded, remove_hop_by_hop};
-use super::{error_response, Body, Proxy, ProxyError, Route};
+use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy};
 use crate::drain::{DrainSignal, LiveGuard};
 use crate::metrics::names;
 use crate::proto::handshake::{
@@ -34,6 +34,7 @@ enum Outcome {
         upstream: OnUpgrade,
         /// The tunnel's place under the route's `max_connections`.
         place: LiveGuard,
+        endpoint: String,
     },
     /// Anything but 101 is relayed as a plain HTTP response: never a tunnel.
     Refused(Response<Body>),
@@ -54,6 +55,7 @@ pub async fn handle(
             client,
             upstream,
             place,
+            endpoint,
         }) => {
             let route = route.expect("a tunnel has a route");
             proxy.metrics.handshake(label, "ok");
@@ -61,7 +63,9 @@ pub async fn handle(
                 .metrics
                 .handshake_duration
                 .observe(received.elapsed().as_secs_f64());
-            let params = params(route, proxy.drain.clone());
+            let mut response = response;
+            response.extensions_mut().insert(ServedBy(endpoint.clone()));
+            let params = params(route, proxy.drain.clone(), peer, endpoint);
             tokio::spawn(async move {
                 tunnel(client, upstream, params).await;
                 // The client connection counts until the tunnel ends.
@@ -158,6 +162,7 @@ async fn negotiate(
         client: hyper::upgrade::on(&mut req),
         upstream: hyper::upgrade::on(&mut response),
         place,
+        endpoint: endpoint.to_owned(),
     })
 }
 
@@ -172,7 +177,7 @@ fn strip_websocket_headers(headers: &mut HeaderMap) {
     }
 }
 
-fn params(route: &Route, drain: DrainSignal) -> TunnelParams {
+fn params(route: &Route, drain: DrainSignal, peer: SocketAddr, endpoint: String) -> TunnelParams {
     let ws = &route.config.websocket;
     let limits = |sender: Sender| Limits {
         max_frame_size: ws.max_frame_size,
@@ -190,6 +195,8 @@ fn params(route: &Route, drain: DrainSignal) -> TunnelParams {
         keepalive: ws.keepalive,
         idle_timeout: ws.idle_timeout,
         write_timeout: ws.write_timeout,
+        peer,
+        endpoint,
     }
 }
 

@@ -40,6 +40,9 @@ pub struct TunnelParams {
     pub keepalive: Option<Keepalive>,
     pub idle_timeout: Option<Duration>,
     pub write_timeout: Duration,
+    /// For the access log.
+    pub peer: std::net::SocketAddr,
+    pub endpoint: String,
 }
 
 /// Runs a tunnel to its end. `*_prefix` are bytes the HTTP layer read past the handshake.
@@ -122,5 +125,24 @@ pub async fn run(
     }
 
     metrics.active.dec();
-    metrics.duration.observe(started.elapsed().as_secs_f64());
+    let duration = started.elapsed();
+    metrics.duration.observe(duration.as_secs_f64());
+    let stats = shared.stats();
+    let [client, upstream] = [0, 1];
+    tracing::info!(
+        target: "wsgate::access",
+        kind = "websocket",
+        route = %metrics.route,
+        peer = %params.peer,
+        endpoint = %params.endpoint,
+        duration_ms = duration.as_millis() as u64,
+        client_frames = stats.frames[client],
+        client_bytes = stats.bytes[client],
+        upstream_frames = stats.frames[upstream],
+        upstream_bytes = stats.bytes[upstream],
+        client_close = ?stats.close_code[client],
+        upstream_close = ?stats.close_code[upstream],
+        closed_first = stats.first_closer.label(),
+        "websocket session"
+    );
 }

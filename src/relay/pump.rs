@@ -9,7 +9,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
 use super::control::{ControlFrame, Inject};
-use super::shared::{other, Shared};
+use super::shared::{other, Closer, Shared};
 use super::BUFFER_SIZE;
 use crate::metrics::{DirectionMetrics, RouteMetrics};
 use crate::proto::close::code_label;
@@ -109,6 +109,7 @@ impl<'a> Pump<'a> {
         let mut pos = 0;
         let mut run = 0;
         let mut data = false;
+        let (mut frames, mut bytes) = (0u64, 0u64);
         while !self.dst_done && pos < self.filled {
             match self
                 .tracker
@@ -119,6 +120,8 @@ impl<'a> Pump<'a> {
                     // Only data frames stream in pieces; control frames come whole with `done`.
                     data |= done.is_none_or(|d| !d.opcode.is_control());
                     if let Some(done) = done {
+                        frames += 1;
+                        bytes += done.payload_len;
                         self.counters.frame(done.opcode, done.payload_len);
                         if let Some(kind) = done.message_end {
                             self.counters.message(kind);
@@ -133,6 +136,8 @@ impl<'a> Pump<'a> {
                 }
                 Step::AnswerPing { len, payload } => {
                     let payload = pos + payload.start..pos + payload.end;
+                    frames += 1;
+                    bytes += payload.len() as u64;
                     self.counters.frame(OpCode::Ping, payload.len() as u64);
                     self.counters.pings_answered.inc();
                     let pong = ControlFrame::new(OpCode::Pong, &self.buf[payload], self.sender);
@@ -148,10 +153,14 @@ impl<'a> Pump<'a> {
                         .ok()
                         .flatten()
                         .map_or(len, |(_, header_len)| header_len);
+                    frames += 1;
+                    bytes += (len - header_len) as u64;
                     self.counters
                         .frame(OpCode::Close, (len - header_len) as u64);
                     self.route
                         .close(self.sender, code.map_or("1005", code_label));
+                    self.shared
+                        .close_received(self.sender, code.unwrap_or(1005));
                     pos += len;
                     self.flush(run, pos).await;
                     run = pos;
@@ -180,6 +189,7 @@ impl<'a> Pump<'a> {
                     run = self.filled;
                     pos = self.filled;
                     self.route.violation(self.sender, violation.kind());
+                    self.shared.closed_by(Closer::Wsgate);
                     tracing::debug!(route = %self.route.route, sender = ?self.sender, %violation, "protocol violation");
                     // The sender gets the RFC code, written by the other pump between frames.
                     let close = ControlFrame::close(violation.close_code(), self.sender);
@@ -201,6 +211,7 @@ impl<'a> Pump<'a> {
         self.buf.copy_within(pos..self.filled, 0);
         self.filled -= pos;
         self.shared.heard(self.sender, data);
+        self.shared.add_traffic(self.sender, frames, bytes);
     }
 
     fn is_own_pong(&self, pos: usize, len: usize) -> bool {
@@ -225,6 +236,7 @@ impl<'a> Pump<'a> {
                 self.after_write(written).await;
             }
             Inject::Close(frame) => {
+                self.shared.closed_by(Closer::Wsgate);
                 let _ = write_all(&mut self.dst, frame.as_bytes(), self.write_timeout).await;
                 self.finish_dst().await;
             }
@@ -240,6 +252,7 @@ impl<'a> Pump<'a> {
                 self.shared.closing.notify_one();
             }
             Written::Stalled => {
+                self.shared.closed_by(Closer::Wsgate);
                 // The receiver stopped reading: cut it, and tell our sender it went away.
                 tracing::debug!(route = %self.route.route, receiver = ?other(self.sender), "write_timeout");
                 self.abort_dst().await;

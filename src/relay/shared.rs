@@ -2,7 +2,7 @@
 //! was last heard from, and the keepalive ping each side owes an answer to. Atomics only: the pumps
 //! touch them per read, so no lock.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -21,6 +21,45 @@ pub(super) struct Shared {
     last_data: AtomicU64,
     /// Payload of the keepalive ping each side has not answered yet (0: none).
     ping_token: [AtomicU64; 2],
+    /// For the access log: frames and payload bytes each side sent, added once per read.
+    frames: [AtomicU64; 2],
+    bytes: [AtomicU64; 2],
+    /// Close code each side sent (`NO_CODE` none yet, 1005 for an empty close).
+    close_code: [AtomicU32; 2],
+    first_closer: AtomicU8,
+}
+
+const NO_CODE: u32 = u32::MAX;
+
+/// Who started the close, for the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closer {
+    /// Nobody: the tunnel ended on a TCP close.
+    Nobody,
+    Client,
+    Upstream,
+    /// wsgate itself: a violation, a drain, keepalive, idle or write timeout.
+    Wsgate,
+}
+
+impl Closer {
+    pub fn label(self) -> &'static str {
+        match self {
+            Closer::Nobody => "none",
+            Closer::Client => "client",
+            Closer::Upstream => "upstream",
+            Closer::Wsgate => "wsgate",
+        }
+    }
+}
+
+/// A tunnel's totals, read once at its end.
+#[derive(Debug, Clone, Copy)]
+pub struct TunnelStats {
+    pub frames: [u64; 2],
+    pub bytes: [u64; 2],
+    pub close_code: [Option<u32>; 2],
+    pub first_closer: Closer,
 }
 
 impl Shared {
@@ -33,6 +72,56 @@ impl Shared {
             last_heard: [AtomicU64::new(0), AtomicU64::new(0)],
             last_data: AtomicU64::new(0),
             ping_token: [AtomicU64::new(0), AtomicU64::new(0)],
+            frames: [AtomicU64::new(0), AtomicU64::new(0)],
+            bytes: [AtomicU64::new(0), AtomicU64::new(0)],
+            close_code: [AtomicU32::new(NO_CODE), AtomicU32::new(NO_CODE)],
+            first_closer: AtomicU8::new(0),
+        }
+    }
+
+    pub(super) fn add_traffic(&self, sender: Sender, frames: u64, bytes: u64) {
+        if frames > 0 {
+            self.frames[index(sender)].fetch_add(frames, Ordering::Relaxed);
+            self.bytes[index(sender)].fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// A close frame from `sender` passed; the first close of the tunnel names its closer.
+    pub(super) fn close_received(&self, sender: Sender, code: u16) {
+        self.close_code[index(sender)].store(u32::from(code), Ordering::Relaxed);
+        self.closed_by(match sender {
+            Sender::Client => Closer::Client,
+            Sender::Upstream => Closer::Upstream,
+        });
+    }
+
+    pub(super) fn closed_by(&self, closer: Closer) {
+        let value = match closer {
+            Closer::Nobody => return,
+            Closer::Client => 1,
+            Closer::Upstream => 2,
+            Closer::Wsgate => 3,
+        };
+        let _ = self
+            .first_closer
+            .compare_exchange(0, value, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    pub(super) fn stats(&self) -> TunnelStats {
+        let code = |i: usize| {
+            let c = self.close_code[i].load(Ordering::Relaxed);
+            (c != NO_CODE).then_some(c)
+        };
+        TunnelStats {
+            frames: [0, 1].map(|i| self.frames[i].load(Ordering::Relaxed)),
+            bytes: [0, 1].map(|i| self.bytes[i].load(Ordering::Relaxed)),
+            close_code: [code(0), code(1)],
+            first_closer: match self.first_closer.load(Ordering::Relaxed) {
+                1 => Closer::Client,
+                2 => Closer::Upstream,
+                3 => Closer::Wsgate,
+                _ => Closer::Nobody,
+            },
         }
     }
 
