@@ -9,6 +9,7 @@ pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod drain;
+pub mod listener;
 pub mod metrics;
 pub mod proto;
 pub mod proxy;
@@ -18,4 +19,4 @@ pub mod server;
 pub mod upstream;
 
 pub use config::Config;
-pub use server::{start, Running, StartError};
+pub use server::{start, ReloadError, Running, StartError};

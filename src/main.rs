@@ -45,13 +45,14 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Some(Command::Check) => check(cli.config.as_deref()),
-        Some(Command::Demo) => run(demo_config(cli.config.as_deref()), true),
+        Some(Command::Demo) => {
+            let config = demo_config(cli.config.as_deref());
+            run(config, cli.config, true)
+        }
         None => {
             let path = cli.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
-            run(
-                Config::load(&path).map_err(|e| (path.display().to_string(), e)),
-                false,
-            )
+            let config = Config::load(&path).map_err(|e| (path.display().to_string(), e));
+            run(config, Some(path), false)
         }
     }
 }
@@ -102,7 +103,12 @@ fn demo_config(path: Option<&Path>) -> Result<Config, (String, ConfigError)> {
     }
 }
 
-fn run(config: Result<Config, (String, ConfigError)>, demo: bool) -> ExitCode {
+/// `path`: the file SIGHUP re-reads (`None` for the demo's embedded config).
+fn run(
+    config: Result<Config, (String, ConfigError)>,
+    path: Option<PathBuf>,
+    demo: bool,
+) -> ExitCode {
     let config = match config {
         Ok(config) => config,
         Err((source, e)) => {
@@ -117,10 +123,10 @@ fn run(config: Result<Config, (String, ConfigError)>, demo: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(config, demo))
+    runtime.block_on(serve(config, path, demo))
 }
 
-async fn serve(config: Config, demo: bool) -> ExitCode {
+async fn serve(config: Config, path: Option<PathBuf>, demo: bool) -> ExitCode {
     if demo {
         if let Err(e) = start_demo_backend(&config).await {
             eprintln!("wsgate demo: {e}");
@@ -144,7 +150,9 @@ async fn serve(config: Config, demo: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    signals.stop_requested().await;
+    while signals.next().await == Signal::Reload {
+        reload(&running, path.as_deref()).await;
+    }
     // A second SIGTERM or SIGINT during the drain exits at once.
     tokio::select! {
         report = running.drain() => {
@@ -152,7 +160,9 @@ async fn serve(config: Config, demo: bool) -> ExitCode {
                 tracing::warn!(left_open = report.left_open, "drain deadline reached");
             }
         }
-        _ = signals.stop_requested() => tracing::warn!("second signal: exiting without finishing the drain"),
+        _ = async { while signals.next().await == Signal::Reload {} } => {
+            tracing::warn!("second signal: exiting without finishing the drain")
+        }
     }
     ExitCode::SUCCESS
 }
@@ -188,7 +198,32 @@ fn print_demo_urls(running: &wsgate::Running) {
     println!("Ctrl-C stops it.");
 }
 
-/// SIGTERM and SIGINT drain and stop wsgate; SIGHUP is caught so it cannot kill the process.
+/// SIGHUP: re-read the file; an invalid file or a bind failure keeps the old configuration.
+async fn reload(running: &wsgate::Running, path: Option<&Path>) {
+    let Some(path) = path else {
+        tracing::warn!("SIGHUP: the demo runs its embedded config; nothing to reload");
+        return;
+    };
+    tracing::info!(path = %path.display(), "SIGHUP: reloading");
+    if let Err(e) = running.reload_file(path).await {
+        let messages = match &e {
+            wsgate::ReloadError::Config(e) => e.messages(),
+            other => vec![other.to_string()],
+        };
+        for message in messages {
+            tracing::error!(path = %path.display(), "reload refused, old configuration kept: {message}");
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    /// SIGTERM or SIGINT: drain, then exit.
+    Stop,
+    /// SIGHUP.
+    Reload,
+}
+
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
@@ -205,13 +240,11 @@ impl Signals {
         })
     }
 
-    async fn stop_requested(&mut self) {
-        loop {
-            tokio::select! {
-                _ = self.term.recv() => { tracing::info!("SIGTERM: draining"); return }
-                _ = self.int.recv() => { tracing::info!("SIGINT: draining"); return }
-                _ = self.hup.recv() => tracing::warn!("SIGHUP: configuration reload is not supported yet; restart to apply changes"),
-            }
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.term.recv() => { tracing::info!("SIGTERM: draining"); Signal::Stop }
+            _ = self.int.recv() => { tracing::info!("SIGINT: draining"); Signal::Stop }
+            _ = self.hup.recv() => Signal::Reload,
         }
     }
 }

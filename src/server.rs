@@ -1,21 +1,24 @@
-//! Listeners: bind every configured address, accept connections and serve HTTP/1.1 on each with
-//! upgrades enabled. `start` is the library entry point the binary and the tests use.
+//! A running wsgate: `start` binds every listener and the admin listener; `Running` reports the bound
+//! addresses and offers `reload` (SIGHUP) and `drain` (SIGTERM). This is the library entry point the
+//! binary and the tests use.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin;
-use crate::config::{Config, ListenerConfig, ShutdownConfig};
-use crate::drain::{DrainPlan, DrainSignal, Live, LiveGuard, SPREAD_SHARE};
+use crate::config::{Config, ConfigError, ListenerConfig};
+use crate::drain::{DrainPlan, DrainSignal, Live, SPREAD_SHARE};
+use crate::listener::{accept_loop, SharedProxy};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
+
+pub use crate::listener::ConnectionSlot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -28,17 +31,41 @@ pub enum StartError {
     },
 }
 
-/// A started wsgate: the addresses it actually bound, and the handle to stop it.
+/// Why a reload was refused; the old configuration stays in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Bind(#[from] StartError),
+}
+
+/// A started wsgate.
 pub struct Running {
-    listeners: Vec<(String, SocketAddr)>,
-    admin: Option<SocketAddr>,
     metrics: Metrics,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-    shutdown: ShutdownConfig,
-    drain: watch::Sender<Option<DrainPlan>>,
-    live: Arc<Live>,
+    proxy: SharedProxy,
+    state: Mutex<State>,
+    admin: Option<SocketAddr>,
     admin_task: Option<JoinHandle<()>>,
+    drain: watch::Sender<Option<DrainPlan>>,
+    signal: DrainSignal,
+    live: Arc<Live>,
+}
+
+/// What a reload replaces.
+struct State {
+    config: Config,
+    listeners: Vec<ListenerHandle>,
+}
+
+struct ListenerHandle {
+    /// The configured address: a listener is kept across reloads when it is unchanged.
+    bind: SocketAddr,
+    /// The address actually bound (differs for port 0).
+    addr: SocketAddr,
+    name: String,
+    settings: watch::Sender<ListenerConfig>,
+    task: JoinHandle<()>,
 }
 
 /// How a drain ended.
@@ -50,15 +77,22 @@ pub struct DrainReport {
 
 impl Running {
     /// Every listener's name and bound address, in config order.
-    pub fn listeners(&self) -> &[(String, SocketAddr)] {
-        &self.listeners
+    pub fn listeners(&self) -> Vec<(String, SocketAddr)> {
+        let state = self.state.lock().expect("state lock");
+        state
+            .listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.addr))
+            .collect()
     }
 
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
-        self.listeners
+        let state = self.state.lock().expect("state lock");
+        state
+            .listeners
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, addr)| *addr)
+            .find(|l| l.name == name)
+            .map(|l| l.addr)
     }
 
     pub fn admin_addr(&self) -> Option<SocketAddr> {
@@ -70,14 +104,118 @@ impl Running {
         self.metrics.render()
     }
 
-    /// Stops accepting new connections; open connections run on until they end.
-    pub fn stop(&self) {
-        let _ = self.stop.send(true);
-    }
-
     /// Open connections: HTTP client connections and WebSocket tunnels.
     pub fn live_connections(&self) -> usize {
         self.live.count()
+    }
+
+    /// Stops accepting new connections; open connections run on until they end.
+    pub fn stop(&self) {
+        let state = self.state.lock().expect("state lock");
+        for listener in &state.listeners {
+            listener.task.abort();
+        }
+    }
+
+    /// Re-reads `path` and applies it (SIGHUP). On any error the old configuration stays.
+    pub async fn reload_file(&self, path: &Path) -> Result<(), ReloadError> {
+        match Config::load(path) {
+            Ok(config) => self.reload(config).await,
+            Err(e) => {
+                self.metrics.config_reload("failure");
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Applies a validated configuration: routes and upstreams are swapped atomically for new
+    /// requests; open tunnels keep running untouched; listeners are added, changed and removed (a bind
+    /// failure keeps the whole old configuration). The admin listener is not rebound.
+    pub async fn reload(&self, config: Config) -> Result<(), ReloadError> {
+        let result = self.apply(config).await;
+        self.metrics.config_reload(match result {
+            Ok(()) => "success",
+            Err(_) => "failure",
+        });
+        result
+    }
+
+    async fn apply(&self, config: Config) -> Result<(), ReloadError> {
+        // Bind what is new before touching anything, so a failure changes nothing.
+        let kept: Vec<Option<usize>> = {
+            let state = self.state.lock().expect("state lock");
+            config
+                .listeners
+                .iter()
+                .map(|l| {
+                    state
+                        .listeners
+                        .iter()
+                        .position(|h| h.bind == l.bind && (l.bind.port() != 0 || h.name == l.name))
+                })
+                .collect()
+        };
+        let mut fresh = Vec::new();
+        for (listener, kept) in config.listeners.iter().zip(&kept) {
+            if kept.is_none() {
+                fresh.push(bind(&listener.name, listener.bind).await?);
+            }
+        }
+
+        let previous = self.proxy.load_full();
+        self.proxy.store(Arc::new(Proxy::new(
+            &config,
+            self.metrics.clone(),
+            self.signal.clone(),
+            self.live.clone(),
+            Some(&previous),
+        )));
+
+        let mut state = self.state.lock().expect("state lock");
+        let mut old: Vec<Option<ListenerHandle>> = std::mem::take(&mut state.listeners)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut fresh = fresh.into_iter();
+        for (listener, kept) in config.listeners.iter().zip(kept) {
+            let handle = match kept.and_then(|i| old[i].take()) {
+                Some(handle) => {
+                    let _ = handle.settings.send(listener.clone());
+                    ListenerHandle {
+                        name: listener.name.clone(),
+                        ..handle
+                    }
+                }
+                None => {
+                    let socket = fresh.next().expect("bound above");
+                    self.spawn_listener(socket, listener)
+                }
+            };
+            state.listeners.push(handle);
+        }
+        for removed in old.into_iter().flatten() {
+            tracing::info!(listener = %removed.name, addr = %removed.addr, "listener removed");
+            removed.task.abort();
+        }
+        if config.admin != state.config.admin {
+            tracing::warn!("admin listener changes take effect on restart");
+        }
+        state.config = config;
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+
+    fn spawn_listener(&self, socket: TcpListener, config: &ListenerConfig) -> ListenerHandle {
+        let addr = socket.local_addr().unwrap_or(config.bind);
+        tracing::info!(listener = %config.name, %addr, "listening");
+        let (settings, watched) = watch::channel(config.clone());
+        ListenerHandle {
+            bind: config.bind,
+            addr,
+            name: config.name.clone(),
+            settings,
+            task: tokio::spawn(accept_loop(socket, self.proxy.clone(), watched)),
+        }
     }
 
     /// Graceful shutdown (SIGTERM): stop accepting, answer `/readyz` with 503, let HTTP requests in
@@ -85,13 +223,14 @@ impl Running {
     /// moment of the first 80% of `drain_timeout`, between frames. Resolves when every connection is
     /// done or at the deadline.
     pub async fn drain(&self) -> DrainReport {
-        let window = self.shutdown.drain_timeout;
+        let shutdown = self.state.lock().expect("state lock").config.shutdown;
+        let window = shutdown.drain_timeout;
         let started = tokio::time::Instant::now();
         self.stop();
         let _ = self.drain.send(Some(DrainPlan {
             started,
             spread: window.mul_f64(SPREAD_SHARE),
-            close_code: self.shutdown.close_code,
+            close_code: shutdown.close_code,
         }));
         tracing::info!(connections = self.live.count(), ?window, "draining");
         let _ = tokio::time::timeout_at(started + window, self.live.idle()).await;
@@ -99,18 +238,11 @@ impl Running {
         tracing::info!(left_open, elapsed = ?started.elapsed(), "drained");
         DrainReport { left_open }
     }
-
-    /// Waits until every accept loop has ended (after `stop`).
-    pub async fn join(mut self) {
-        for task in std::mem::take(&mut self.tasks) {
-            let _ = task.await;
-        }
-    }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        self.stop();
         if let Some(admin) = &self.admin_task {
             admin.abort();
         }
@@ -122,56 +254,49 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let metrics = Metrics::new();
     let (drain, signal) = DrainSignal::channel();
     let live = Arc::new(Live::default());
-    let proxy = Arc::new(Proxy::new(
+    let proxy = Arc::new(ArcSwap::from_pointee(Proxy::new(
         &config,
         metrics.clone(),
         signal.clone(),
         live.clone(),
-    ));
-    let (stop, stopped) = watch::channel(false);
-    let mut listeners = Vec::new();
-    let mut tasks = Vec::new();
+        None,
+    )));
 
+    let mut sockets = Vec::new();
     for listener in &config.listeners {
-        let socket = bind(&listener.name, listener.bind).await?;
-        let addr = socket.local_addr().unwrap_or(listener.bind);
-        tracing::info!(listener = %listener.name, %addr, "listening");
-        listeners.push((listener.name.clone(), addr));
-        tasks.push(tokio::spawn(accept_loop(
-            socket,
-            proxy.clone(),
-            listener.clone(),
-            stopped.clone(),
-        )));
+        sockets.push(bind(&listener.name, listener.bind).await?);
     }
-
-    let mut admin_task = None;
-    let admin = match &config.admin {
+    let (admin, admin_task) = match &config.admin {
         Some(cfg) => {
             let socket = bind("admin", cfg.bind).await?;
             let addr = socket.local_addr().unwrap_or(cfg.bind);
             tracing::info!(%addr, "admin listening (/metrics, /healthz, /readyz)");
-            admin_task = Some(tokio::spawn(admin::serve(
-                socket,
-                metrics.clone(),
-                signal.clone(),
-            )));
-            Some(addr)
+            let task = tokio::spawn(admin::serve(socket, metrics.clone(), signal.clone()));
+            (Some(addr), Some(task))
         }
-        None => None,
+        None => (None, None),
     };
 
-    Ok(Running {
-        listeners,
-        admin,
+    let running = Running {
         metrics,
-        stop,
-        tasks,
-        shutdown: config.shutdown,
-        drain,
-        live,
+        proxy,
+        state: Mutex::new(State {
+            config: config.clone(),
+            listeners: Vec::new(),
+        }),
+        admin,
         admin_task,
-    })
+        drain,
+        signal,
+        live,
+    };
+    let handles: Vec<ListenerHandle> = sockets
+        .into_iter()
+        .zip(&config.listeners)
+        .map(|(socket, listener)| running.spawn_listener(socket, listener))
+        .collect();
+    running.state.lock().expect("state lock").listeners = handles;
+    Ok(running)
 }
 
 pub(crate) async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -182,93 +307,4 @@ pub(crate) async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener, St
             addr,
             source,
         })
-}
-
-/// Holds a connection's places in the live counts (all connections, and its listener's) for as long as
-/// the HTTP connection or the tunnel it became lives.
-pub struct ConnectionSlot {
-    _all: LiveGuard,
-    _listener: LiveGuard,
-}
-
-/// Past `max_connections` a new connection gets this and is closed (as Envoy does; clients retry).
-const OVER_CAPACITY: &[u8] =
-    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n";
-
-async fn accept_loop(
-    socket: TcpListener,
-    proxy: Arc<Proxy>,
-    config: ListenerConfig,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let open = Arc::new(Live::default());
-    loop {
-        tokio::select! {
-            accepted = socket.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let listener_slot = match config.max_connections {
-                        Some(max) => open.try_enter(max),
-                        None => Some(open.enter()),
-                    };
-                    let Some(listener_slot) = listener_slot else {
-                        proxy.metrics.connection_rejected(&config.name);
-                        tracing::debug!(listener = %config.name, %peer, "max_connections reached: 503");
-                        let _ = stream.try_write(OVER_CAPACITY);
-                        continue;
-                    };
-                    let slot = Arc::new(ConnectionSlot {
-                        _all: proxy.live.enter(),
-                        _listener: listener_slot,
-                    });
-                    tokio::spawn(serve(stream, peer, proxy.clone(), config.clone(), slot));
-                }
-                Err(e) => {
-                    // Out of file descriptors or a connection reset before accept: back off briefly
-                    // instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = stop_requested(&mut stopped) => return,
-        }
-    }
-}
-
-async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    proxy: Arc<Proxy>,
-    config: ListenerConfig,
-    slot: Arc<ConnectionSlot>,
-) {
-    let _ = stream.set_nodelay(true);
-    let mut drain = proxy.drain.clone();
-    let service = service_fn(move |req| proxy.clone().handle(req, peer, slot.clone()));
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.handshake_timeout)
-        .max_header_size(config.max_request_head_size)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = drain.started() => {
-            // The request in flight (if any) finishes; then the connection closes.
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "client connection ended with an error");
-    }
-}
-
-/// Resolves once `stop` was called (or the `Running` handle dropped).
-async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
-    while !*stopped.borrow_and_update() {
-        if stopped.changed().await.is_err() {
-            return;
-        }
-    }
 }

@@ -27,6 +27,8 @@ pub enum ConnectError {
 
 pub struct Upstream {
     pub name: String,
+    /// What it was built from: a reload keeps an upstream whose config is unchanged.
+    pub config: UpstreamConfig,
     endpoints: Vec<String>,
     next: AtomicUsize,
     connect_timeout: Duration,
@@ -43,6 +45,7 @@ impl Upstream {
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
         Upstream {
+            config: cfg.clone(),
             name: cfg.name.clone(),
             endpoints: cfg.endpoints.clone(),
             next: AtomicUsize::new(0),

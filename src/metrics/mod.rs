@@ -51,6 +51,7 @@ pub struct Metrics {
     http_duration: HistogramVec,
     upstream_connect_errors: IntCounterVec,
     connections_rejected: IntCounterVec,
+    config_reloads: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -176,6 +177,12 @@ impl Metrics {
                 "Client connections refused because the listener was at max_connections.",
                 &[LISTENER],
             ),
+            config_reloads: counter(
+                &r,
+                CONFIG_RELOADS,
+                "Configuration reloads (SIGHUP), by result.",
+                &[RESULT],
+            ),
             registry: r,
         }
     }
@@ -185,6 +192,10 @@ impl Metrics {
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+    }
+
+    pub fn config_reload(&self, result: &str) {
+        self.config_reloads.with_label_values(&[result]).inc();
     }
 
     pub fn connection_rejected(&self, listener: &str) {

@@ -53,11 +53,23 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(config: &Config, metrics: Metrics, drain: DrainSignal, live: Arc<Live>) -> Self {
+    /// Builds a generation from `config`. With the `previous` generation, unchanged upstreams (their
+    /// pools and rotation) and each route's tunnel count (by route name) carry over.
+    pub fn new(
+        config: &Config,
+        metrics: Metrics,
+        drain: DrainSignal,
+        live: Arc<Live>,
+        previous: Option<&Proxy>,
+    ) -> Self {
         let upstreams: Vec<Arc<Upstream>> = config
             .upstreams
             .iter()
-            .map(|u| Arc::new(Upstream::new(u)))
+            .map(|u| {
+                previous
+                    .and_then(|p| p.routes.iter().find(|r| r.upstream.config == *u))
+                    .map_or_else(|| Arc::new(Upstream::new(u)), |r| r.upstream.clone())
+            })
             .collect();
         let routes = config
             .routes
@@ -66,7 +78,9 @@ impl Proxy {
                 config: r.clone(),
                 upstream: upstreams[r.upstream].clone(),
                 metrics: metrics.route(&r.name),
-                tunnels: Arc::default(),
+                tunnels: previous
+                    .and_then(|p| p.routes.iter().find(|old| old.config.name == r.name))
+                    .map_or_else(Arc::default, |old| old.tunnels.clone()),
             })
             .collect();
         Proxy {

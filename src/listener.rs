@@ -1,0 +1,98 @@
+//! One listener: accept connections (within `max_connections`) and serve HTTP/1.1 on each with
+//! upgrades enabled, loading the current proxy generation per request so that a reload applies to
+//! new requests at once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::config::ListenerConfig;
+use crate::drain::{Live, LiveGuard};
+use crate::proxy::Proxy;
+
+/// Holds a connection's places in the live counts (all connections, and its listener's) for as long as
+/// the HTTP connection or the tunnel it became lives.
+pub struct ConnectionSlot {
+    _all: LiveGuard,
+    _listener: LiveGuard,
+}
+
+/// Past `max_connections` a new connection gets this and is closed (as Envoy does; clients retry).
+const OVER_CAPACITY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n";
+
+pub type SharedProxy = Arc<ArcSwap<Proxy>>;
+
+/// Accepts until the task is aborted. `settings` follows reloads of this listener's options.
+pub(crate) async fn accept_loop(
+    socket: TcpListener,
+    proxy: SharedProxy,
+    settings: watch::Receiver<ListenerConfig>,
+) {
+    let open = Arc::new(Live::default());
+    loop {
+        let (stream, peer) = match socket.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors or a connection reset before accept: back off briefly
+                // instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let config = settings.borrow().clone();
+        let current = proxy.load();
+        let listener_slot = match config.max_connections {
+            Some(max) => open.try_enter(max),
+            None => Some(open.enter()),
+        };
+        let Some(listener_slot) = listener_slot else {
+            current.metrics.connection_rejected(&config.name);
+            tracing::debug!(listener = %config.name, %peer, "max_connections reached: 503");
+            let _ = stream.try_write(OVER_CAPACITY);
+            continue;
+        };
+        let slot = Arc::new(ConnectionSlot {
+            _all: current.live.enter(),
+            _listener: listener_slot,
+        });
+        tokio::spawn(serve(stream, peer, proxy.clone(), config, slot));
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    proxy: SharedProxy,
+    config: ListenerConfig,
+    slot: Arc<ConnectionSlot>,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut drain = proxy.load().drain.clone();
+    let service = service_fn(move |req| proxy.load_full().handle(req, peer, slot.clone()));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.handshake_timeout)
+        .max_header_size(config.max_request_head_size)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = drain.started() => {
+            // The request in flight (if any) finishes; then the connection closes.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "client connection ended with an error");
+    }
+}
