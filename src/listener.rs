@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::config::ListenerConfig;
 use crate::drain::{Live, LiveGuard};
+use crate::proto::proxy_protocol;
 use crate::proxy::Proxy;
 
 /// Holds a connection's places in the live counts (all connections, and its listener's) for as long as
@@ -63,8 +64,62 @@ pub(crate) async fn accept_loop(
             _all: current.live.enter(),
             _listener: listener_slot,
         });
-        tokio::spawn(serve(stream, peer, proxy.clone(), config, slot));
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            let peer = if config.proxy_protocol {
+                match read_proxy_header(&stream, config.handshake_timeout).await {
+                    Ok(source) => source.unwrap_or(peer),
+                    Err(e) => {
+                        tracing::debug!(listener = %config.name, %peer, error = %e, "connection refused");
+                        return;
+                    }
+                }
+            } else {
+                peer
+            };
+            serve(stream, peer, proxy, config, slot).await;
+        });
     }
+}
+
+/// Reads the PROXY protocol header and nothing more: bytes are peeked until the header is whole, then
+/// exactly its length is consumed, so HTTP parsing starts on the client's first byte.
+async fn read_proxy_header(
+    stream: &TcpStream,
+    timeout: Duration,
+) -> Result<Option<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    let read = async {
+        let mut buf = [0u8; 536];
+        loop {
+            stream.readable().await?;
+            let seen = stream.peek(&mut buf).await?;
+            if seen == 0 {
+                return Err("closed before a PROXY protocol header".into());
+            }
+            if let Some((header, len)) = proxy_protocol::parse(&buf[..seen])? {
+                let mut consumed = vec![0u8; len];
+                let mut done = 0;
+                while done < len {
+                    stream.readable().await?;
+                    match stream.try_read(&mut consumed[done..]) {
+                        Ok(0) => return Err("closed inside the PROXY protocol header".into()),
+                        Ok(n) => done += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                return Ok(header.source);
+            }
+            if seen == buf.len() {
+                return Err("PROXY protocol header too long".into());
+            }
+            // Wait for more bytes than the ones already peeked.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| "no PROXY protocol header within handshake_timeout")?
 }
 
 async fn serve(

@@ -22,8 +22,9 @@ pub struct RawConfig {
     pub routes: Vec<RawRoute>,
     /// What SIGTERM does to open connections.
     pub shutdown: Option<RawShutdown>,
-    /// Proxies whose X-Forwarded-For is kept (not built yet).
-    pub trusted_proxies: Option<Value>,
+    /// CIDRs of proxies whose X-Forwarded-For is kept.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,8 +51,9 @@ pub struct RawListener {
     pub max_connections: Option<usize>,
     /// Request head size limit, e.g. "64KiB".
     pub max_request_head_size: Option<RawSize>,
-    /// PROXY protocol (not built yet).
-    pub proxy_protocol: Option<Value>,
+    /// Expect a PROXY protocol v1/v2 header on every connection.
+    #[serde(default)]
+    pub proxy_protocol: bool,
 }
 
 #[derive(Debug, Deserialize)]

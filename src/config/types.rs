@@ -15,6 +15,8 @@ pub struct Config {
     /// In YAML order.
     pub routes: Vec<RouteConfig>,
     pub shutdown: ShutdownConfig,
+    /// Peers whose `X-Forwarded-For` is kept; empty = every peer's is kept (and appended to).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// What SIGTERM does to open connections.
@@ -45,6 +47,8 @@ pub struct ListenerConfig {
     pub max_connections: Option<usize>,
     /// Request line and headers at most (default 64 KiB); larger heads get 431.
     pub max_request_head_size: usize,
+    /// Connections start with a PROXY protocol v1 or v2 header (from an L4 load balancer).
+    pub proxy_protocol: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

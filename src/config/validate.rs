@@ -52,7 +52,31 @@ impl Errors {
 
 pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let mut errors = Errors::default();
-    errors.not_supported("trusted_proxies", &raw.trusted_proxies);
+    let trusted_proxies = raw
+        .trusted_proxies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, cidr)| {
+            let parsed = cidr
+                .trim()
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| {
+                    cidr.trim()
+                        .parse::<std::net::IpAddr>()
+                        .map(ipnet::IpNet::from)
+                })
+                .map_err(|_| {
+                    format!("{cidr:?} is not a CIDR (e.g. \"10.0.0.0/8\") or an IP address")
+                });
+            match parsed {
+                Ok(net) => Some(net),
+                Err(message) => {
+                    errors.push(format!("trusted_proxies[{i}]"), message);
+                    None
+                }
+            }
+        })
+        .collect();
 
     let listeners = listeners(&raw, &mut errors);
     let admin = raw.admin.as_ref().map(|admin| {
@@ -77,6 +101,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             upstreams,
             routes,
             shutdown,
+            trusted_proxies,
         })
     } else {
         Err(ConfigError::Invalid(errors.0))
@@ -147,7 +172,6 @@ fn listeners(raw: &RawConfig, errors: &mut Errors) -> Vec<ListenerConfig> {
             ),
             None => DEFAULT_MAX_REQUEST_HEAD,
         };
-        errors.not_supported(format!("{path}.proxy_protocol"), &l.proxy_protocol);
         if l.name.trim().is_empty() {
             errors.push(format!("{path}.name"), "must not be empty");
         } else if !names.insert(l.name.as_str()) {
@@ -174,6 +198,7 @@ fn listeners(raw: &RawConfig, errors: &mut Errors) -> Vec<ListenerConfig> {
             handshake_timeout,
             max_connections: l.max_connections,
             max_request_head_size,
+            proxy_protocol: l.proxy_protocol,
         });
     }
     out

@@ -316,6 +316,24 @@ fn limits() {
 }
 
 #[test]
+fn proxy_protocol_and_trusted_proxies() {
+    let yaml = with(
+        "    handshake_timeout: 5s\n",
+        "    handshake_timeout: 5s\n    proxy_protocol: true\n",
+    ) + "trusted_proxies: [\"10.0.0.0/8\", \"192.0.2.7\", \"2001:db8::/32\"]\n";
+    let c = Config::from_yaml(&yaml).unwrap();
+    assert!(c.listeners[0].proxy_protocol);
+    assert_eq!(c.trusted_proxies.len(), 3);
+    assert!(c.trusted_proxies[1].contains(&"192.0.2.7".parse::<std::net::IpAddr>().unwrap()));
+    let bad = format!("{GOOD}trusted_proxies: [\"10.0.0.0/33\", \"nope\"]\n");
+    let paths: Vec<String> = errors(&bad)
+        .iter()
+        .map(|e| e.split(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(paths, vec!["trusted_proxies[0]", "trusted_proxies[1]"]);
+}
+
+#[test]
 fn empty_sections() {
     assert_eq!(
         errors("upstreams: {}\n"),
@@ -333,7 +351,6 @@ listeners:
   - name: a
     bind: \"127.0.0.1:0\"
     tls: { cert: c.pem, key: k.pem }
-trusted_proxies: [\"10.0.0.0/8\"]
 upstreams:
   u: { endpoints: [\"127.0.0.1:1\"], tls: {}, health: {} }
 routes:
@@ -348,7 +365,6 @@ routes:
     assert_eq!(
         paths,
         vec![
-            "trusted_proxies",
             "listeners[0].tls",
             "upstreams.u.tls",
             "upstreams.u.health",

@@ -5,6 +5,7 @@ pub mod close;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
+pub mod proxy_protocol;
 pub mod tracker;
 pub mod utf8;
 pub mod violation;

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
 
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -33,12 +34,29 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Appends the peer to `X-Forwarded-For` and sets `X-Forwarded-Proto` and `X-Forwarded-Host`.
-pub fn add_forwarded(headers: &mut HeaderMap, peer: SocketAddr, proto: &'static str) {
+/// Appends the peer to `X-Forwarded-For` and sets `X-Forwarded-Proto` and `X-Forwarded-Host`. With
+/// `trusted` proxies configured, an `X-Forwarded-For` from any other peer is discarded first, so that a
+/// client cannot pass itself off as someone else.
+pub fn add_forwarded(
+    headers: &mut HeaderMap,
+    peer: SocketAddr,
+    proto: &'static str,
+    trusted: &[IpNet],
+) {
     let ip = peer.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
-        _ => ip,
+    let keep = trusted.is_empty() || trusted.iter().any(|net| net.contains(&peer.ip()));
+    let previous = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let xff = if keep && !previous.is_empty() {
+        format!("{previous}, {ip}")
+    } else {
+        ip
     };
     if let Ok(v) = HeaderValue::from_str(&xff) {
         headers.insert("x-forwarded-for", v);
@@ -78,9 +96,24 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         h.insert("host", HeaderValue::from_static("example.com"));
-        add_forwarded(&mut h, "127.0.0.1:5000".parse().unwrap(), "http");
+        add_forwarded(&mut h, "127.0.0.1:5000".parse().unwrap(), "http", &[]);
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "example.com");
+    }
+
+    #[test]
+    fn untrusted_peers_cannot_forge_forwarded_for() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("6.6.6.6"));
+        add_forwarded(&mut h, "203.0.113.5:1".parse().unwrap(), "http", &trusted);
+        assert_eq!(h["x-forwarded-for"], "203.0.113.5");
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_static("198.51.100.1"));
+        h.append("x-forwarded-for", HeaderValue::from_static("198.51.100.2"));
+        add_forwarded(&mut h, "10.1.2.3:1".parse().unwrap(), "http", &trusted);
+        assert_eq!(h["x-forwarded-for"], "198.51.100.1, 198.51.100.2, 10.1.2.3");
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
     }
 }

@@ -32,7 +32,7 @@ pub async fn forward(
     // Upstream requests are HTTP/1.1 whatever the client spoke; hop-by-hop headers stop here.
     *req.version_mut() = Version::HTTP_11;
     remove_hop_by_hop(req.headers_mut());
-    add_forwarded(req.headers_mut(), peer, "http");
+    add_forwarded(req.headers_mut(), peer, "http", &proxy.trusted_proxies);
 
     match route.upstream.http.request(req).await {
         Ok(response) => {

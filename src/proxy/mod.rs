@@ -48,8 +48,9 @@ pub struct Proxy {
     pub metrics: Metrics,
     /// Tunnels watch it to close on shutdown.
     pub drain: DrainSignal,
-    /// Counts tunnels (HTTP connections count themselves in `server`).
+    /// Counts live connections.
     pub live: Arc<Live>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Proxy {
@@ -89,6 +90,7 @@ impl Proxy {
             metrics,
             drain,
             live,
+            trusted_proxies: config.trusted_proxies.clone(),
         }
     }
 

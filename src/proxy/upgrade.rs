@@ -115,7 +115,7 @@ async fn negotiate(
     let mut headers = req.headers().clone();
     remove_hop_by_hop(&mut headers);
     prepare_backend_headers(&mut headers, &offer);
-    add_forwarded(&mut headers, peer, "http");
+    add_forwarded(&mut headers, peer, "http", &proxy.trusted_proxies);
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let mut upstream_req = Request::builder()
         .method(Method::GET)
