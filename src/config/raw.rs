@@ -69,14 +69,35 @@ pub struct RawUpstream {
     /// `host:port` of each backend.
     #[serde(default)]
     pub endpoints: Vec<String>,
-    /// `round_robin` (default).
+    /// `round_robin` (default), `least_connections` or `hash`.
     pub balance: Option<String>,
+    /// With `balance: hash`: `client_ip` (default), `header:NAME` or `cookie:NAME`.
+    pub hash_key: Option<String>,
     /// TCP connect timeout, e.g. "2s".
     pub connect_timeout: Option<String>,
+    /// Time for the response head, e.g. "60s".
+    pub response_timeout: Option<String>,
+    /// Consecutive connect failures that eject an endpoint.
+    pub max_fails: Option<u32>,
+    /// Ejection back-off, e.g. "10s".
+    pub fail_timeout: Option<String>,
+    /// Endpoints tried per request when connects fail.
+    pub connect_attempts: Option<usize>,
+    /// Active health checks.
+    pub health: Option<RawHealth>,
     /// TLS toward the backend (not built yet).
     pub tls: Option<Value>,
-    /// Health checks (not built yet).
-    pub health: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    /// Path to GET, e.g. "/healthz".
+    pub path: String,
+    /// Between checks, e.g. "5s".
+    pub interval: Option<String>,
+    /// Answer deadline, e.g. "1s".
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -59,16 +59,46 @@ pub struct AdminConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub name: String,
-    /// `host:port` strings, at least one; host may be an IP or a DNS name.
+    /// `host:port` strings, at least one; host may be an IP or a DNS name (resolved at each connect).
     pub endpoints: Vec<String>,
     pub balance: Balance,
-    /// Default 2s.
+    /// Default 2s: past it, 504 (or the next endpoint).
     pub connect_timeout: Duration,
+    /// Default 60s: time for the upstream to answer a request or an upgrade (its response head).
+    pub response_timeout: Duration,
+    /// Consecutive connect failures that eject an endpoint (default 3; 0 = never).
+    pub max_fails: u32,
+    /// How long an ejected endpoint sits out before it is tried again (default 10s).
+    pub fail_timeout: Duration,
+    /// Endpoints tried for one request when connects fail (default 3, at most the endpoint count).
+    pub connect_attempts: usize,
+    /// Optional active health checks.
+    pub health: Option<HealthCheck>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Balance {
     RoundRobin,
+    /// The endpoint with the fewest open WebSocket tunnels.
+    LeastConnections,
+    /// Sticky: the same key goes to the same endpoint while it is healthy (rendezvous hashing).
+    Hash(HashKey),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    ClientIp,
+    /// A request header, lower-cased name.
+    Header(String),
+    Cookie(String),
+}
+
+/// `GET path` on every endpoint each `interval`; a 2xx or 3xx within `timeout` marks it up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

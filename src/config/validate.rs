@@ -207,7 +207,6 @@ fn listeners(raw: &RawConfig, errors: &mut Errors) -> Vec<ListenerConfig> {
 fn upstream(name: &str, raw: &RawUpstream, errors: &mut Errors) -> UpstreamConfig {
     let path = format!("upstreams.{name}");
     errors.not_supported(format!("{path}.tls"), &raw.tls);
-    errors.not_supported(format!("{path}.health"), &raw.health);
     if raw.endpoints.is_empty() {
         errors.push(
             format!("{path}.endpoints"),
@@ -219,26 +218,90 @@ fn upstream(name: &str, raw: &RawUpstream, errors: &mut Errors) -> UpstreamConfi
             errors.push(format!("{path}.endpoints[{i}]"), message);
         }
     }
-    match raw.balance.as_deref() {
-        None | Some("round_robin") => {}
-        Some("least_connections" | "hash") => {
-            errors.push(format!("{path}.balance"), "not supported yet (planned)")
+    let balance = match raw.balance.as_deref() {
+        None | Some("round_robin") => Balance::RoundRobin,
+        Some("least_connections") => Balance::LeastConnections,
+        Some("hash") => Balance::Hash(errors.take(
+            format!("{path}.hash_key"),
+            parse_hash_key(raw.hash_key.as_deref().unwrap_or("client_ip")),
+            HashKey::ClientIp,
+        )),
+        Some(other) => {
+            errors.push(
+                format!("{path}.balance"),
+                format!("unknown balancer {other:?} (round_robin, least_connections, hash)"),
+            );
+            Balance::RoundRobin
         }
-        Some(other) => errors.push(
-            format!("{path}.balance"),
-            format!("unknown balancer {other:?} (round_robin)"),
-        ),
+    };
+    if raw.hash_key.is_some() && !matches!(balance, Balance::Hash(_)) {
+        errors.push(format!("{path}.hash_key"), "only used with balance: hash");
     }
     let connect_timeout = errors.duration(
         format!("{path}.connect_timeout"),
         &raw.connect_timeout,
         DEFAULT_CONNECT_TIMEOUT,
     );
+    let response_timeout = errors.duration(
+        format!("{path}.response_timeout"),
+        &raw.response_timeout,
+        Duration::from_secs(60),
+    );
+    let fail_timeout = errors.duration(
+        format!("{path}.fail_timeout"),
+        &raw.fail_timeout,
+        Duration::from_secs(10),
+    );
+    let connect_attempts = raw.connect_attempts.unwrap_or(3);
+    if connect_attempts == 0 {
+        errors.push(format!("{path}.connect_attempts"), "must be at least 1");
+    }
+    let health = raw.health.as_ref().map(|h| {
+        if !h.path.starts_with('/') {
+            errors.push(
+                format!("{path}.health.path"),
+                format!("{:?} must start with '/'", h.path),
+            );
+        }
+        HealthCheck {
+            path: h.path.clone(),
+            interval: errors.duration(
+                format!("{path}.health.interval"),
+                &h.interval,
+                Duration::from_secs(5),
+            ),
+            timeout: errors.duration(
+                format!("{path}.health.timeout"),
+                &h.timeout,
+                Duration::from_secs(1),
+            ),
+        }
+    });
     UpstreamConfig {
         name: name.to_owned(),
         endpoints: raw.endpoints.iter().map(|e| e.trim().to_owned()).collect(),
-        balance: Balance::RoundRobin,
+        balance,
         connect_timeout,
+        response_timeout,
+        max_fails: raw.max_fails.unwrap_or(3),
+        fail_timeout,
+        connect_attempts: connect_attempts.clamp(1, raw.endpoints.len().max(1)),
+        health,
+    }
+}
+
+fn parse_hash_key(text: &str) -> Result<HashKey, String> {
+    match text.split_once(':') {
+        None if text == "client_ip" => Ok(HashKey::ClientIp),
+        Some(("header", name)) if http::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
+            Ok(HashKey::Header(name.to_ascii_lowercase()))
+        }
+        Some(("cookie", name)) if !name.is_empty() && !name.contains([';', '=', ' ']) => {
+            Ok(HashKey::Cookie(name.to_owned()))
+        }
+        _ => Err(format!(
+            "{text:?} is not client_ip, header:NAME or cookie:NAME"
+        )),
     }
 }
 

@@ -141,8 +141,8 @@ fn error_paths() {
         ),
         (
             "balance: round_robin",
-            "balance: least_connections",
-            "upstreams.chat.balance",
+            "balance: hash\n    hash_key: header:bad name",
+            "upstreams.chat.hash_key",
         ),
         (
             "balance: round_robin",
@@ -334,6 +334,43 @@ fn proxy_protocol_and_trusted_proxies() {
 }
 
 #[test]
+fn balancing_and_health() {
+    let yaml = with(
+        "    balance: round_robin\n",
+        "    balance: hash\n    hash_key: cookie:sid\n    max_fails: 2\n    fail_timeout: 3s\n    response_timeout: 5s\n    connect_attempts: 9\n    health: { path: /healthz, interval: 2s, timeout: 500ms }\n",
+    );
+    let u = &Config::from_yaml(&yaml).unwrap().upstreams[0];
+    assert_eq!(u.balance, Balance::Hash(HashKey::Cookie("sid".into())));
+    assert_eq!((u.max_fails, u.fail_timeout), (2, Duration::from_secs(3)));
+    assert_eq!(u.response_timeout, Duration::from_secs(5));
+    assert_eq!(u.connect_attempts, 3, "clamped to the endpoint count");
+    assert_eq!(
+        u.health,
+        Some(HealthCheck {
+            path: "/healthz".into(),
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_millis(500)
+        })
+    );
+    let least = with("balance: round_robin", "balance: least_connections");
+    assert_eq!(
+        Config::from_yaml(&least).unwrap().upstreams[0].balance,
+        Balance::LeastConnections
+    );
+    let header = with(
+        "balance: round_robin",
+        "balance: hash\n    hash_key: header:X-User",
+    );
+    assert_eq!(
+        Config::from_yaml(&header).unwrap().upstreams[0].balance,
+        Balance::Hash(HashKey::Header("x-user".into()))
+    );
+    let defaults = &Config::from_yaml(GOOD).unwrap().upstreams[0];
+    assert_eq!((defaults.max_fails, defaults.connect_attempts), (3, 3));
+    assert_eq!(defaults.health, None);
+}
+
+#[test]
 fn empty_sections() {
     assert_eq!(
         errors("upstreams: {}\n"),
@@ -352,7 +389,7 @@ listeners:
     bind: \"127.0.0.1:0\"
     tls: { cert: c.pem, key: k.pem }
 upstreams:
-  u: { endpoints: [\"127.0.0.1:1\"], tls: {}, health: {} }
+  u: { endpoints: [\"127.0.0.1:1\"], tls: {} }
 routes:
   - upstream: u
     websocket: { extensions: [permessage-deflate], remask: true }
@@ -367,7 +404,6 @@ routes:
         vec![
             "listeners[0].tls",
             "upstreams.u.tls",
-            "upstreams.u.health",
             "routes[0].websocket.extensions",
             "routes[0].websocket.remask",
         ]

@@ -52,10 +52,20 @@ pub struct Metrics {
     upstream_connect_errors: IntCounterVec,
     connections_rejected: IntCounterVec,
     config_reloads: IntCounterVec,
+    endpoint_up: IntGaugeVec,
+    endpoint_tunnels: IntGaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let vec = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    registry
+        .register(Box::new(vec.clone()))
+        .expect("unique metric");
+    vec
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let vec = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     registry
         .register(Box::new(vec.clone()))
         .expect("unique metric");
@@ -183,6 +193,18 @@ impl Metrics {
                 "Configuration reloads (SIGHUP), by result.",
                 &[RESULT],
             ),
+            endpoint_up: gauge(
+                &r,
+                UPSTREAM_ENDPOINT_UP,
+                "1 while the endpoint takes traffic, 0 while ejected or failing health checks.",
+                &[UPSTREAM, ENDPOINT],
+            ),
+            endpoint_tunnels: gauge(
+                &r,
+                UPSTREAM_ENDPOINT_TUNNELS,
+                "Open WebSocket tunnels to the endpoint.",
+                &[UPSTREAM, ENDPOINT],
+            ),
             registry: r,
         }
     }
@@ -192,6 +214,15 @@ impl Metrics {
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())
             .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+    }
+
+    /// The `up` and `tunnels` gauges of one endpoint, resolved once per upstream generation.
+    pub fn endpoint_gauges(&self, upstream: &str, endpoint: &str) -> (IntGauge, IntGauge) {
+        (
+            self.endpoint_up.with_label_values(&[upstream, endpoint]),
+            self.endpoint_tunnels
+                .with_label_values(&[upstream, endpoint]),
+        )
     }
 
     pub fn config_reload(&self, result: &str) {

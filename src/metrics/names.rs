@@ -15,6 +15,8 @@ pub const WS_PINGS_ANSWERED: &str = "wsgate_ws_pings_answered_total";
 pub const HTTP_REQUESTS: &str = "wsgate_http_requests_total";
 pub const HTTP_REQUEST_DURATION: &str = "wsgate_http_request_duration_seconds";
 pub const UPSTREAM_CONNECT_ERRORS: &str = "wsgate_upstream_connect_errors_total";
+pub const UPSTREAM_ENDPOINT_UP: &str = "wsgate_upstream_endpoint_up";
+pub const UPSTREAM_ENDPOINT_TUNNELS: &str = "wsgate_upstream_endpoint_tunnels";
 pub const CONFIG_RELOADS: &str = "wsgate_config_reloads_total";
 pub const CONNECTIONS_REJECTED: &str = "wsgate_listener_connections_rejected_total";
 

@@ -21,6 +21,12 @@ pub enum ProxyError {
     /// The backend failed while we sent the request or read its answer.
     #[error("upstream failed: {0}")]
     Upstream(String),
+    /// The upstream accepted the connection but sent no response head within `response_timeout`.
+    #[error("upstream {endpoint} did not answer within {timeout:?}")]
+    ResponseTimeout {
+        endpoint: String,
+        timeout: std::time::Duration,
+    },
     /// The backend's 101 broke a rule: never a tunnel.
     #[error("bad upgrade response from upstream: {0}")]
     UpstreamHandshake(#[source] HandshakeError),
@@ -34,6 +40,10 @@ impl ProxyError {
             ProxyError::ClientHandshake(e) => e.status(),
             ProxyError::Connect(ConnectError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Connect(ConnectError::Failed { .. }) => StatusCode::BAD_GATEWAY,
+            ProxyError::Connect(ConnectError::NoHealthyEndpoint { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ProxyError::ResponseTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamHandshake(_) => StatusCode::BAD_GATEWAY,
         }
@@ -47,6 +57,8 @@ impl ProxyError {
             ProxyError::ClientHandshake(e) => e.result_label(),
             ProxyError::Connect(ConnectError::Timeout { .. }) => "timeout",
             ProxyError::Connect(ConnectError::Failed { .. }) => "upstream_unavailable",
+            ProxyError::Connect(ConnectError::NoHealthyEndpoint { .. }) => "upstream_unavailable",
+            ProxyError::ResponseTimeout { .. } => "timeout",
             ProxyError::Upstream(_) => "upstream_unavailable",
             ProxyError::UpstreamHandshake(e) => e.result_label(),
         }
@@ -86,6 +98,17 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(ProxyError::OverCapacity.handshake_result(), "over_capacity");
+        let none = ProxyError::Connect(ConnectError::NoHealthyEndpoint {
+            upstream: "u".into(),
+        });
+        assert_eq!(none.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(none.handshake_result(), "upstream_unavailable");
+        let slow = ProxyError::ResponseTimeout {
+            endpoint: "a:1".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(slow.handshake_result(), "timeout");
         let upstream = ProxyError::Upstream("reset".into());
         assert_eq!(upstream.status(), StatusCode::BAD_GATEWAY);
     }

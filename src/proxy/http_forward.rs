@@ -5,59 +5,111 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http::{Request, Response, Uri, Version};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use std::sync::Arc;
+
+use http::{Request, Response, Version};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::{Body as _, Incoming};
 
 use super::headers::{add_forwarded, remove_hop_by_hop};
 use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy};
-use crate::upstream::ConnectError;
+use crate::upstream::endpoint::Endpoint;
+use crate::upstream::{ConnectError, UpstreamBody};
 
 pub async fn forward(
     proxy: &Proxy,
     route: Option<&Route>,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Body> {
     let Some(route) = route else {
         return error_response(ProxyError::NoRoute.status(), Default::default());
     };
-    let endpoint = route.upstream.pick();
-    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let uri: Uri = match format!("http://{endpoint}{path}").parse() {
-        Ok(uri) => uri,
-        Err(_) => return error_response(http::StatusCode::BAD_REQUEST, Default::default()),
-    };
-    *req.uri_mut() = uri;
-    // Upstream requests are HTTP/1.1 whatever the client spoke; hop-by-hop headers stop here.
-    *req.version_mut() = Version::HTTP_11;
-    remove_hop_by_hop(req.headers_mut());
-    add_forwarded(req.headers_mut(), peer, "http", &proxy.trusted_proxies);
-
-    match route.upstream.http.request(req).await {
-        Ok(response) => {
+    match send(proxy, route, req, peer).await {
+        Ok((response, endpoint)) => {
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
-            parts.extensions.insert(ServedBy(endpoint.to_owned()));
+            parts.extensions.insert(ServedBy(endpoint.addr.clone()));
             Response::from_parts(parts, body.boxed())
         }
-        Err(e) => {
-            let error = if e.is_connect() {
-                proxy
-                    .metrics
-                    .upstream_connect_error(&route.upstream.name, endpoint);
-                ProxyError::Connect(connect_error(
-                    endpoint,
-                    route.upstream.connect_timeout(),
-                    &e,
-                ))
-            } else {
-                ProxyError::Upstream(e.to_string())
-            };
-            tracing::warn!(route = %route.metrics.route, %endpoint, error = %error, "upstream request failed");
+        Err(error) => {
+            tracing::warn!(route = %route.metrics.route, error = %error, "upstream request failed");
             error_response(error.status(), Default::default())
         }
     }
+}
+
+/// Sends the request to a chosen endpoint. A request without a body is sent again to the next
+/// endpoint when a connect fails (nothing reached the upstream yet); one with a body is not, since
+/// its body was consumed.
+async fn send(
+    proxy: &Proxy,
+    route: &Route,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Result<(Response<Incoming>, Arc<Endpoint>), ProxyError> {
+    let upstream = &route.upstream;
+    let key = upstream.hash_key(req.headers(), peer);
+    let (mut parts, body) = req.into_parts();
+    remove_hop_by_hop(&mut parts.headers);
+    add_forwarded(&mut parts.headers, peer, "http", &proxy.trusted_proxies);
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let retryable = body.is_end_stream();
+    let mut body = Some(body.boxed());
+    let mut tried = upstream.untried();
+    let mut last = None;
+    for _ in 0..upstream.attempts() {
+        let Some(endpoint) = upstream.pick(key, &tried) else {
+            break;
+        };
+        upstream.mark_tried(&endpoint, &mut tried);
+        // Upstream requests are HTTP/1.1 whatever the client spoke.
+        let mut request = Request::builder()
+            .method(parts.method.clone())
+            .uri(format!("http://{}{path}", endpoint.addr))
+            .version(Version::HTTP_11)
+            .body(body.take().unwrap_or_else(empty))
+            .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+        *request.headers_mut() = parts.headers.clone();
+        let timeout = upstream.response_timeout();
+        match tokio::time::timeout(timeout, upstream.http.request(request)).await {
+            Err(_) => {
+                return Err(ProxyError::ResponseTimeout {
+                    endpoint: endpoint.addr.clone(),
+                    timeout,
+                })
+            }
+            Ok(Ok(response)) => {
+                endpoint.connect_succeeded();
+                return Ok((response, endpoint));
+            }
+            Ok(Err(e)) if e.is_connect() => {
+                upstream.connect_failed(&endpoint);
+                last = Some(connect_error(
+                    &endpoint.addr,
+                    upstream.connect_timeout(),
+                    &e,
+                ));
+                if !retryable {
+                    break;
+                }
+            }
+            Ok(Err(e)) => return Err(ProxyError::Upstream(format!("{}: {e}", endpoint.addr))),
+        }
+    }
+    Err(ProxyError::Connect(last.unwrap_or_else(|| {
+        ConnectError::NoHealthyEndpoint {
+            upstream: upstream.name.clone(),
+        }
+    })))
+}
+
+fn empty() -> UpstreamBody {
+    Empty::new().map_err(|never| match never {}).boxed()
 }
 
 /// Finds the I/O cause of a connect failure to tell a timeout (504) from a refusal (502).

@@ -69,7 +69,10 @@ impl Proxy {
             .map(|u| {
                 previous
                     .and_then(|p| p.routes.iter().find(|r| r.upstream.config == *u))
-                    .map_or_else(|| Arc::new(Upstream::new(u)), |r| r.upstream.clone())
+                    .map_or_else(
+                        || Arc::new(Upstream::new(u, &metrics)),
+                        |r| r.upstream.clone(),
+                    )
             })
             .collect();
         let routes = config

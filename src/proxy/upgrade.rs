@@ -24,6 +24,7 @@ use crate::proto::handshake::{
 use crate::proto::tracker::{Limits, Sender};
 use crate::relay::{self, TunnelParams, CLOSE_GRACE};
 use crate::server::ConnectionSlot;
+use crate::upstream::endpoint::TunnelGuard;
 
 /// What the upstream made of the forwarded upgrade request.
 enum Outcome {
@@ -32,8 +33,8 @@ enum Outcome {
         response: Response<Body>,
         client: OnUpgrade,
         upstream: OnUpgrade,
-        /// The tunnel's place under the route's `max_connections`.
-        place: LiveGuard,
+        /// The tunnel's place under the route's `max_connections`, and on its endpoint's count.
+        place: (LiveGuard, TunnelGuard),
         endpoint: String,
     },
     /// Anything but 101 is relayed as a plain HTTP response: never a tunnel.
@@ -105,12 +106,9 @@ async fn negotiate(
     }
     .ok_or(ProxyError::OverCapacity)?;
 
-    let endpoint = route.upstream.pick();
-    let stream = route.upstream.connect(endpoint).await.inspect_err(|_| {
-        proxy
-            .metrics
-            .upstream_connect_error(&route.upstream.name, endpoint)
-    })?;
+    let key = route.upstream.hash_key(req.headers(), peer);
+    let (stream, chosen) = route.upstream.connect(key).await?;
+    let endpoint = chosen.addr.as_str();
 
     let mut headers = req.headers().clone();
     remove_hop_by_hop(&mut headers);
@@ -134,9 +132,13 @@ async fn negotiate(
             tracing::debug!(error = %e, "upstream handshake connection ended");
         }
     });
-    let mut response = sender
-        .send_request(upstream_req)
+    let timeout = route.upstream.response_timeout();
+    let mut response = tokio::time::timeout(timeout, sender.send_request(upstream_req))
         .await
+        .map_err(|_| ProxyError::ResponseTimeout {
+            endpoint: endpoint.to_owned(),
+            timeout,
+        })?
         .map_err(upstream_error)?;
 
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
@@ -161,7 +163,7 @@ async fn negotiate(
         response: client_response,
         client: hyper::upgrade::on(&mut req),
         upstream: hyper::upgrade::on(&mut response),
-        place,
+        place: (place, chosen.tunnel()),
         endpoint: endpoint.to_owned(),
     })
 }

@@ -1,0 +1,212 @@
+//! Upstreams: endpoint choice (`balance`), health (passive ejection, active checks), TCP connects
+//! with a timeout retried on the next endpoint, and the pooled HTTP client.
+
+pub mod balance;
+pub mod endpoint;
+mod health;
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body_util::combinators::BoxBody;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+use crate::config::{Balance, HashKey, UpstreamConfig};
+use crate::metrics::Metrics;
+use balance::{choose, stable_hash, Candidate};
+use endpoint::Endpoint;
+
+/// Request bodies toward upstreams (boxed, so that a bodyless request can be rebuilt for a retry).
+pub type UpstreamBody = BoxBody<Bytes, hyper::Error>;
+
+/// Why no connection to the upstream could be made; decides 502, 503 or 504.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("connect to {endpoint} timed out after {timeout:?}")]
+    Timeout { endpoint: String, timeout: Duration },
+    #[error("connect to {endpoint} failed: {source}")]
+    Failed {
+        endpoint: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("every endpoint of upstream {upstream:?} is ejected or failing health checks")]
+    NoHealthyEndpoint { upstream: String },
+}
+
+pub struct Upstream {
+    pub name: String,
+    /// What it was built from: a reload keeps an upstream whose config is unchanged.
+    pub config: UpstreamConfig,
+    endpoints: Vec<Arc<Endpoint>>,
+    turn: AtomicUsize,
+    metrics: Metrics,
+    /// Pooled keep-alive connections for plain HTTP, keyed by endpoint.
+    pub http: Client<HttpConnector, UpstreamBody>,
+    health: Option<JoinHandle<()>>,
+}
+
+impl Upstream {
+    pub fn new(cfg: &UpstreamConfig, metrics: &Metrics) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(cfg.connect_timeout));
+        connector.set_nodelay(true);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        let endpoints: Vec<Arc<Endpoint>> = cfg
+            .endpoints
+            .iter()
+            .map(|addr| {
+                let (up, tunnels) = metrics.endpoint_gauges(&cfg.name, addr);
+                Arc::new(Endpoint::new(addr, up, tunnels))
+            })
+            .collect();
+        let health = cfg
+            .health
+            .clone()
+            .map(|check| tokio::spawn(health::run(endpoints.clone(), check)));
+        Upstream {
+            name: cfg.name.clone(),
+            config: cfg.clone(),
+            endpoints,
+            turn: AtomicUsize::new(0),
+            metrics: metrics.clone(),
+            http,
+            health,
+        }
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        self.config.connect_timeout
+    }
+
+    pub fn response_timeout(&self) -> Duration {
+        self.config.response_timeout
+    }
+
+    /// How many endpoints one request may try.
+    pub fn attempts(&self) -> usize {
+        self.config.connect_attempts
+    }
+
+    /// The hash key of a request for `balance: hash` (`None` for other balancers, or when the request
+    /// lacks the header or cookie: then the choice falls back to round robin).
+    pub fn hash_key(&self, headers: &HeaderMap, peer: std::net::SocketAddr) -> Option<u64> {
+        let Balance::Hash(key) = &self.config.balance else {
+            return None;
+        };
+        match key {
+            HashKey::ClientIp => Some(stable_hash(peer.ip())),
+            HashKey::Header(name) => headers
+                .get(name.as_str())
+                .map(|v| stable_hash(v.as_bytes())),
+            HashKey::Cookie(name) => headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| stable_hash(v)),
+        }
+    }
+
+    /// An eligible endpoint that `tried` does not mark, or `None`.
+    pub fn pick(&self, key: Option<u64>, tried: &[bool]) -> Option<Arc<Endpoint>> {
+        let candidates: Vec<Candidate> = self
+            .endpoints
+            .iter()
+            .zip(tried)
+            .map(|(e, &tried)| Candidate {
+                eligible: !tried && e.eligible(),
+                tunnels: e.tunnels(),
+                id: e.id,
+            })
+            .collect();
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        choose(&self.config.balance, &candidates, turn, key).map(|i| self.endpoints[i].clone())
+    }
+
+    /// Marks `endpoint` as tried in `tried`.
+    pub fn mark_tried(&self, endpoint: &Endpoint, tried: &mut [bool]) {
+        if let Some(i) = self.endpoints.iter().position(|e| e.id == endpoint.id) {
+            tried[i] = true;
+        }
+    }
+
+    pub fn untried(&self) -> Vec<bool> {
+        vec![false; self.endpoints.len()]
+    }
+
+    /// A failed connect: counted, and toward ejection.
+    pub fn connect_failed(&self, endpoint: &Endpoint) {
+        self.metrics
+            .upstream_connect_error(&self.name, &endpoint.addr);
+        endpoint.connect_failed(self.config.max_fails, self.config.fail_timeout);
+    }
+
+    /// A fresh TCP connection for a tunnel (never pooled), retried on the next eligible endpoint
+    /// up to `connect_attempts` times, as nginx's proxy_next_upstream does before anything was sent.
+    pub async fn connect(
+        &self,
+        key: Option<u64>,
+    ) -> Result<(TcpStream, Arc<Endpoint>), ConnectError> {
+        let mut tried = self.untried();
+        let mut last = None;
+        for _ in 0..self.attempts() {
+            let Some(endpoint) = self.pick(key, &tried) else {
+                break;
+            };
+            self.mark_tried(&endpoint, &mut tried);
+            match self.connect_to(&endpoint.addr).await {
+                Ok(stream) => {
+                    endpoint.connect_succeeded();
+                    return Ok((stream, endpoint));
+                }
+                Err(e) => {
+                    tracing::debug!(upstream = %self.name, error = %e, "connect failed");
+                    self.connect_failed(&endpoint);
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ConnectError::NoHealthyEndpoint {
+            upstream: self.name.clone(),
+        }))
+    }
+
+    async fn connect_to(&self, endpoint: &str) -> Result<TcpStream, ConnectError> {
+        let timeout = self.config.connect_timeout;
+        match tokio::time::timeout(timeout, TcpStream::connect(endpoint)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                Ok(stream)
+            }
+            Ok(Err(source)) => Err(ConnectError::Failed {
+                endpoint: endpoint.to_owned(),
+                source,
+            }),
+            Err(_) => Err(ConnectError::Timeout {
+                endpoint: endpoint.to_owned(),
+                timeout,
+            }),
+        }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        if let Some(health) = &self.health {
+            health.abort();
+        }
+    }
+}
