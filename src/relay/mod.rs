@@ -2,6 +2,7 @@
 //! validate every frame with the sans-I/O tracker and forward bytes untouched, plus the close timing.
 
 mod control;
+mod io;
 mod pump;
 mod shared;
 mod timers;
@@ -10,13 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::config::Keepalive;
 use crate::drain::DrainSignal;
 use crate::metrics::RouteMetrics;
 use crate::proto::tracker::{Limits, Sender};
+pub use io::TunnelIo;
 use pump::Pump;
 use shared::Shared;
 use timers::{drain_close, watchdog, Writers};
@@ -46,10 +47,10 @@ pub struct TunnelParams {
 }
 
 /// Runs a tunnel to its end. `*_prefix` are bytes the HTTP layer read past the handshake.
-pub async fn run(
-    client: TcpStream,
+pub async fn run<C: TunnelIo, U: TunnelIo>(
+    client: C,
     client_prefix: Bytes,
-    upstream: TcpStream,
+    upstream: U,
     upstream_prefix: Bytes,
     params: TunnelParams,
 ) {
@@ -67,8 +68,8 @@ pub async fn run(
         to_client: to_client_tx.downgrade(),
         to_upstream: to_upstream_tx.downgrade(),
     };
-    let (client_rd, client_wr) = client.into_split();
-    let (upstream_rd, upstream_wr) = upstream.into_split();
+    let (client_rd, client_wr) = client.split();
+    let (upstream_rd, upstream_wr) = upstream.split();
 
     let c2u = Pump::new(
         Sender::Client,

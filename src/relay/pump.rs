@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
 
 use super::control::{ControlFrame, Inject};
+use super::io::TunnelWrite;
 use super::shared::{other, Closer, Shared};
 use super::BUFFER_SIZE;
 use crate::metrics::{DirectionMetrics, RouteMetrics};
@@ -16,10 +17,10 @@ use crate::proto::close::code_label;
 use crate::proto::frame::{control_payload, parse_header, OpCode};
 use crate::proto::tracker::{Limits, Sender, Step, Tracker};
 
-pub(super) struct Pump<'a> {
+pub(super) struct Pump<'a, R, W> {
     sender: Sender,
-    src: OwnedReadHalf,
-    dst: OwnedWriteHalf,
+    src: R,
+    dst: W,
     tracker: Tracker,
     buf: Vec<u8>,
     filled: usize,
@@ -37,13 +38,13 @@ pub(super) struct Pump<'a> {
     write_timeout: Duration,
 }
 
-impl<'a> Pump<'a> {
+impl<'a, R: AsyncRead + Unpin, W: TunnelWrite> Pump<'a, R, W> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         sender: Sender,
-        src: OwnedReadHalf,
+        src: R,
         prefix: Bytes,
-        dst: OwnedWriteHalf,
+        dst: W,
         limits: Limits,
         write_timeout: Duration,
         inbox: mpsc::Receiver<Inject>,
@@ -297,9 +298,7 @@ impl<'a> Pump<'a> {
     /// A rule broke after part of a frame went out: no close frame can follow, so the receiver's
     /// connection is cut (RST when the socket is dropped).
     async fn abort_dst(&mut self) {
-        // A zero linger makes the close an RST; it does not block, unlike a positive linger.
-        #[allow(deprecated)]
-        let _ = self.dst.as_ref().set_linger(Some(Duration::ZERO));
+        self.dst.reset_on_close();
         self.finish_dst().await;
         self.shared.cut.notify_one();
     }
@@ -315,8 +314,8 @@ enum Written {
 
 /// Writes all of `bytes`. The timer is armed only when the socket buffer is full, so the common
 /// case costs one non-blocking write and no timer.
-async fn write_all(dst: &mut OwnedWriteHalf, bytes: &[u8], timeout: Duration) -> Written {
-    let done = match dst.try_write(bytes) {
+async fn write_all(dst: &mut impl TunnelWrite, bytes: &[u8], timeout: Duration) -> Written {
+    let done = match dst.try_write_now(bytes) {
         Ok(n) => n,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
         Err(_) => return Written::Broken,
