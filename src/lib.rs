@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod relay;
 pub mod routing;
 pub mod server;
+pub mod tls;
 pub mod upstream;
 
 pub use config::Config;

@@ -11,6 +11,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::ListenerConfig;
 use crate::drain::{Live, LiveGuard};
@@ -22,6 +23,29 @@ use crate::proxy::Proxy;
 pub struct ConnectionSlot {
     _all: LiveGuard,
     _listener: LiveGuard,
+    /// `https` on a TLS listener, else `http` (for X-Forwarded-Proto).
+    pub proto: &'static str,
+}
+
+/// A listener's options and, for TLS, its acceptor (built when the config is loaded, not per
+/// connection).
+#[derive(Clone)]
+pub struct ListenerSettings {
+    pub config: ListenerConfig,
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl ListenerSettings {
+    pub fn new(config: &ListenerConfig) -> Result<Self, crate::tls::TlsError> {
+        let tls = match &config.tls {
+            Some(tls) => Some(TlsAcceptor::from(crate::tls::server_config(tls)?)),
+            None => None,
+        };
+        Ok(ListenerSettings {
+            config: config.clone(),
+            tls,
+        })
+    }
 }
 
 /// Past `max_connections` a new connection gets this and is closed (as Envoy does; clients retry).
@@ -34,7 +58,7 @@ pub type SharedProxy = Arc<ArcSwap<Proxy>>;
 pub(crate) async fn accept_loop(
     socket: TcpListener,
     proxy: SharedProxy,
-    settings: watch::Receiver<ListenerConfig>,
+    settings: watch::Receiver<ListenerSettings>,
 ) {
     let open = Arc::new(Live::default());
     loop {
@@ -48,7 +72,7 @@ pub(crate) async fn accept_loop(
                 continue;
             }
         };
-        let config = settings.borrow().clone();
+        let ListenerSettings { config, tls } = settings.borrow().clone();
         let current = proxy.load();
         let listener_slot = match config.max_connections {
             Some(max) => open.try_enter(max),
@@ -63,6 +87,7 @@ pub(crate) async fn accept_loop(
         let slot = Arc::new(ConnectionSlot {
             _all: current.live.enter(),
             _listener: listener_slot,
+            proto: if tls.is_some() { "https" } else { "http" },
         });
         let proxy = proxy.clone();
         tokio::spawn(async move {
@@ -77,7 +102,21 @@ pub(crate) async fn accept_loop(
             } else {
                 peer
             };
-            serve(stream, peer, proxy, config, slot).await;
+            let _ = stream.set_nodelay(true);
+            match tls {
+                None => serve(TokioIo::new(stream), peer, proxy, config, slot).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => {
+                            serve(TokioIo::new(stream), peer, proxy, config, slot).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
         });
     }
 }
@@ -122,21 +161,22 @@ async fn read_proxy_header(
         .map_err(|_| "no PROXY protocol header within handshake_timeout")?
 }
 
-async fn serve(
-    stream: TcpStream,
+async fn serve<I>(
+    io: TokioIo<I>,
     peer: SocketAddr,
     proxy: SharedProxy,
     config: ListenerConfig,
     slot: Arc<ConnectionSlot>,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut drain = proxy.load().drain.clone();
     let service = service_fn(move |req| proxy.load_full().handle(req, peer, slot.clone()));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(config.handshake_timeout)
         .max_header_size(config.max_request_head_size)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(io, service)
         .with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {

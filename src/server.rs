@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::admin;
 use crate::config::{Config, ConfigError, ListenerConfig};
 use crate::drain::{DrainPlan, DrainSignal, Live, SPREAD_SHARE};
-use crate::listener::{accept_loop, SharedProxy};
+use crate::listener::{accept_loop, ListenerSettings, SharedProxy};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 
@@ -28,6 +28,18 @@ pub enum StartError {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
+    },
+    #[error("listener {name:?}: TLS: {source}")]
+    Tls {
+        name: String,
+        #[source]
+        source: crate::tls::TlsError,
+    },
+    #[error("upstream {name:?}: TLS: {source}")]
+    UpstreamTls {
+        name: String,
+        #[source]
+        source: crate::tls::TlsError,
     },
 }
 
@@ -64,8 +76,15 @@ struct ListenerHandle {
     /// The address actually bound (differs for port 0).
     addr: SocketAddr,
     name: String,
-    settings: watch::Sender<ListenerConfig>,
+    settings: watch::Sender<ListenerSettings>,
     task: JoinHandle<()>,
+}
+
+fn settings(config: &ListenerConfig) -> Result<ListenerSettings, StartError> {
+    ListenerSettings::new(config).map_err(|source| StartError::Tls {
+        name: config.name.clone(),
+        source,
+    })
 }
 
 /// How a drain ended.
@@ -155,6 +174,12 @@ impl Running {
                 })
                 .collect()
         };
+        // Certificates are read again: a reload also rotates them.
+        let all_settings = config
+            .listeners
+            .iter()
+            .map(settings)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut fresh = Vec::new();
         for (listener, kept) in config.listeners.iter().zip(&kept) {
             if kept.is_none() {
@@ -163,13 +188,14 @@ impl Running {
         }
 
         let previous = self.proxy.load_full();
-        self.proxy.store(Arc::new(Proxy::new(
+        let next = Proxy::new(
             &config,
             self.metrics.clone(),
             self.signal.clone(),
             self.live.clone(),
             Some(&previous),
-        )));
+        )?;
+        self.proxy.store(Arc::new(next));
 
         let mut state = self.state.lock().expect("state lock");
         let mut old: Vec<Option<ListenerHandle>> = std::mem::take(&mut state.listeners)
@@ -177,10 +203,10 @@ impl Running {
             .map(Some)
             .collect();
         let mut fresh = fresh.into_iter();
-        for (listener, kept) in config.listeners.iter().zip(kept) {
+        for ((listener, kept), settings) in config.listeners.iter().zip(kept).zip(all_settings) {
             let handle = match kept.and_then(|i| old[i].take()) {
                 Some(handle) => {
-                    let _ = handle.settings.send(listener.clone());
+                    let _ = handle.settings.send(settings);
                     ListenerHandle {
                         name: listener.name.clone(),
                         ..handle
@@ -188,7 +214,7 @@ impl Running {
                 }
                 None => {
                     let socket = fresh.next().expect("bound above");
-                    self.spawn_listener(socket, listener)
+                    self.spawn_listener(socket, settings)
                 }
             };
             state.listeners.push(handle);
@@ -205,15 +231,17 @@ impl Running {
         Ok(())
     }
 
-    fn spawn_listener(&self, socket: TcpListener, config: &ListenerConfig) -> ListenerHandle {
+    fn spawn_listener(&self, socket: TcpListener, settings: ListenerSettings) -> ListenerHandle {
+        let config = &settings.config;
         let addr = socket.local_addr().unwrap_or(config.bind);
-        tracing::info!(listener = %config.name, %addr, "listening");
-        let (settings, watched) = watch::channel(config.clone());
+        tracing::info!(listener = %config.name, %addr, tls = settings.tls.is_some(), "listening");
+        let (bind, name) = (config.bind, config.name.clone());
+        let (sender, watched) = watch::channel(settings);
         ListenerHandle {
-            bind: config.bind,
+            bind,
             addr,
-            name: config.name.clone(),
-            settings,
+            name,
+            settings: sender,
             task: tokio::spawn(accept_loop(socket, self.proxy.clone(), watched)),
         }
     }
@@ -260,11 +288,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         signal.clone(),
         live.clone(),
         None,
-    )));
+    )?));
 
     let mut sockets = Vec::new();
     for listener in &config.listeners {
-        sockets.push(bind(&listener.name, listener.bind).await?);
+        let settings = settings(listener)?;
+        sockets.push((bind(&listener.name, listener.bind).await?, settings));
     }
     let (admin, admin_task) = match &config.admin {
         Some(cfg) => {
@@ -292,8 +321,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     };
     let handles: Vec<ListenerHandle> = sockets
         .into_iter()
-        .zip(&config.listeners)
-        .map(|(socket, listener)| running.spawn_listener(socket, listener))
+        .map(|(socket, settings)| running.spawn_listener(socket, settings))
         .collect();
     running.state.lock().expect("state lock").listeners = handles;
     Ok(running)

@@ -168,3 +168,75 @@ async fn deadline_ends_a_drain_that_a_client_ignores() {
     assert_eq!(report.left_open, 1);
     assert_eq!(read_close(&mut client.stream).await, Some(1001));
 }
+
+#[tokio::test]
+async fn sigterm_to_the_binary_closes_every_tunnel_and_exits_0() {
+    use std::process::{Command, Stdio};
+    let (backend, seen) = echo_backend().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let yaml = format!(
+        "listeners: [{{ name: public, bind: \"127.0.0.1:{port}\" }}]\n\
+         upstreams: {{ echo: {{ endpoints: [\"{backend}\"] }} }}\n\
+         routes: [{{ name: echo, upstream: echo }}]\n\
+         shutdown: {{ drain_timeout: 1s }}\n"
+    );
+    let path = std::env::temp_dir().join(format!("wsgate-{}-sigterm.yaml", std::process::id()));
+    std::fs::write(&path, yaml).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsgate"))
+        .arg("--config")
+        .arg(&path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    eventually("listening", || {
+        std::net::TcpStream::connect(addr).ok().map(|_| ())
+    })
+    .await;
+    let mut clients = Vec::new();
+    for i in 0..5 {
+        let mut ws = ws_client(addr, "/").await;
+        ws.send(Message::text(format!("sent before SIGTERM {i}")))
+            .await
+            .unwrap();
+        clients.push(ws);
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    for mut ws in clients {
+        let code = loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .unwrap()
+            {
+                Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
+                Some(Ok(_)) => continue,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(code, 1001);
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let received: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .messages
+        .iter()
+        .filter_map(|m| m.to_text().ok().map(str::to_owned))
+        .collect();
+    for i in 0..5 {
+        assert!(
+            received.contains(&format!("sent before SIGTERM {i}")),
+            "{received:?}"
+        );
+    }
+}

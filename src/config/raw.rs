@@ -45,8 +45,8 @@ pub struct RawListener {
     pub bind: String,
     /// Time allowed for a request head, e.g. "10s".
     pub handshake_timeout: Option<String>,
-    /// TLS termination (not built yet).
-    pub tls: Option<Value>,
+    /// TLS termination.
+    pub tls: Option<RawListenerTls>,
     /// Open connections at most (HTTP and tunnels).
     pub max_connections: Option<usize>,
     /// Request head size limit, e.g. "64KiB".
@@ -85,8 +85,44 @@ pub struct RawUpstream {
     pub connect_attempts: Option<usize>,
     /// Active health checks.
     pub health: Option<RawHealth>,
-    /// TLS toward the backend (not built yet).
-    pub tls: Option<Value>,
+    /// TLS toward the backend.
+    pub tls: Option<RawUpstreamTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListenerTls {
+    /// PEM certificate chain.
+    pub cert: String,
+    /// PEM private key.
+    pub key: String,
+    /// Per-host certificates chosen by SNI.
+    #[serde(default)]
+    pub sni: Vec<RawSniCert>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSniCert {
+    /// Server name the client asks for.
+    pub host: String,
+    /// PEM certificate chain.
+    pub cert: String,
+    /// PEM private key.
+    pub key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamTls {
+    /// PEM CA certificates to trust (default: the system roots).
+    pub ca: Option<String>,
+    /// Name to verify (default: the endpoint's host).
+    pub server_name: Option<String>,
+    /// PEM client certificate chain.
+    pub cert: Option<String>,
+    /// PEM client key.
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

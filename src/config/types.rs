@@ -2,6 +2,7 @@
 //! Every value here has already been checked: durations parsed, sizes in bytes, names resolved.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The whole validated configuration.
@@ -49,6 +50,36 @@ pub struct ListenerConfig {
     pub max_request_head_size: usize,
     /// Connections start with a PROXY protocol v1 or v2 header (from an L4 load balancer).
     pub proxy_protocol: bool,
+    /// TLS termination; `None` = plain TCP.
+    pub tls: Option<ListenerTls>,
+}
+
+/// Certificate files of a TLS listener (paths resolved against the config file's directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Per-host certificates chosen by SNI; others get `cert`.
+    pub sni: Vec<SniCert>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SniCert {
+    pub host: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// TLS toward an upstream (`https://` / `wss://` backends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// CA certificates to trust; `None` = the system roots.
+    pub ca: Option<PathBuf>,
+    /// Name to verify and send as SNI; `None` = the endpoint's host.
+    pub server_name: Option<String>,
+    /// Client certificate and key, both or neither.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +105,8 @@ pub struct UpstreamConfig {
     pub connect_attempts: usize,
     /// Optional active health checks.
     pub health: Option<HealthCheck>,
+    /// `None` = plain TCP to the endpoints.
+    pub tls: Option<UpstreamTls>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

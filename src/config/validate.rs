@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_yaml::Value;
@@ -50,7 +51,7 @@ impl Errors {
     }
 }
 
-pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
     let mut errors = Errors::default();
     let trusted_proxies = raw
         .trusted_proxies
@@ -78,7 +79,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         })
         .collect();
 
-    let listeners = listeners(&raw, &mut errors);
+    let listeners = listeners(&raw, base, &mut errors);
     let admin = raw.admin.as_ref().map(|admin| {
         let bind = errors.take("admin.bind", parse_bind(&admin.bind), unspecified());
         if bind.port() != 0 && listeners.iter().any(|l| l.bind == bind) {
@@ -89,7 +90,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let upstreams: Vec<UpstreamConfig> = raw
         .upstreams
         .iter()
-        .map(|(name, upstream)| self::upstream(name, upstream, &mut errors))
+        .map(|(name, upstream)| self::upstream(name, upstream, base, &mut errors))
         .collect();
     let routes = routes(&raw.routes, &upstreams, &mut errors);
     let shutdown = shutdown(raw.shutdown.as_ref(), &mut errors);
@@ -145,7 +146,7 @@ fn parse_bind(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
-fn listeners(raw: &RawConfig, errors: &mut Errors) -> Vec<ListenerConfig> {
+fn listeners(raw: &RawConfig, base: &Path, errors: &mut Errors) -> Vec<ListenerConfig> {
     if raw.listeners.is_empty() {
         errors.push("listeners", "at least one listener is required");
     }
@@ -154,7 +155,24 @@ fn listeners(raw: &RawConfig, errors: &mut Errors) -> Vec<ListenerConfig> {
     let mut out = Vec::new();
     for (i, l) in raw.listeners.iter().enumerate() {
         let path = format!("listeners[{i}]");
-        errors.not_supported(format!("{path}.tls"), &l.tls);
+        let tls = l.tls.as_ref().map(|t| ListenerTls {
+            cert: base.join(&t.cert),
+            key: base.join(&t.key),
+            sni: t
+                .sni
+                .iter()
+                .map(|s| SniCert {
+                    host: s.host.trim().to_ascii_lowercase(),
+                    cert: base.join(&s.cert),
+                    key: base.join(&s.key),
+                })
+                .collect(),
+        });
+        if let Some(tls) = &tls {
+            if let Err(e) = crate::tls::server_config(tls) {
+                errors.push(format!("{path}.tls"), e.to_string());
+            }
+        }
         if l.max_connections == Some(0) {
             errors.push(format!("{path}.max_connections"), "must be at least 1");
         }
@@ -199,14 +217,35 @@ fn listeners(raw: &RawConfig, errors: &mut Errors) -> Vec<ListenerConfig> {
             max_connections: l.max_connections,
             max_request_head_size,
             proxy_protocol: l.proxy_protocol,
+            tls,
         });
     }
     out
 }
 
-fn upstream(name: &str, raw: &RawUpstream, errors: &mut Errors) -> UpstreamConfig {
+fn upstream(name: &str, raw: &RawUpstream, base: &Path, errors: &mut Errors) -> UpstreamConfig {
     let path = format!("upstreams.{name}");
-    errors.not_supported(format!("{path}.tls"), &raw.tls);
+    let tls = raw.tls.as_ref().map(|t| UpstreamTls {
+        ca: t.ca.as_ref().map(|p| base.join(p)),
+        server_name: t.server_name.clone(),
+        cert: t.cert.as_ref().map(|p| base.join(p)),
+        key: t.key.as_ref().map(|p| base.join(p)),
+    });
+    if let Some(tls) = &tls {
+        if tls.cert.is_some() != tls.key.is_some() {
+            errors.push(format!("{path}.tls"), "cert and key go together");
+        } else if let Err(e) = crate::tls::client_config(tls) {
+            errors.push(format!("{path}.tls"), e.to_string());
+        }
+        if let Some(name) = &tls.server_name {
+            if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
+                errors.push(
+                    format!("{path}.tls.server_name"),
+                    format!("{name:?} is not a DNS name or IP address"),
+                );
+            }
+        }
+    }
     if raw.endpoints.is_empty() {
         errors.push(
             format!("{path}.endpoints"),
@@ -287,6 +326,7 @@ fn upstream(name: &str, raw: &RawUpstream, errors: &mut Errors) -> UpstreamConfi
         fail_timeout,
         connect_attempts: connect_attempts.clamp(1, raw.endpoints.len().max(1)),
         health,
+        tls,
     }
 }
 

@@ -40,6 +40,7 @@ impl ProxyError {
             ProxyError::ClientHandshake(e) => e.status(),
             ProxyError::Connect(ConnectError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Connect(ConnectError::Failed { .. }) => StatusCode::BAD_GATEWAY,
+            ProxyError::Connect(ConnectError::Tls { .. }) => StatusCode::BAD_GATEWAY,
             ProxyError::Connect(ConnectError::NoHealthyEndpoint { .. }) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -57,6 +58,7 @@ impl ProxyError {
             ProxyError::ClientHandshake(e) => e.result_label(),
             ProxyError::Connect(ConnectError::Timeout { .. }) => "timeout",
             ProxyError::Connect(ConnectError::Failed { .. }) => "upstream_unavailable",
+            ProxyError::Connect(ConnectError::Tls { .. }) => "upstream_unavailable",
             ProxyError::Connect(ConnectError::NoHealthyEndpoint { .. }) => "upstream_unavailable",
             ProxyError::ResponseTimeout { .. } => "timeout",
             ProxyError::Upstream(_) => "upstream_unavailable",

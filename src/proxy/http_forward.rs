@@ -21,11 +21,12 @@ pub async fn forward(
     route: Option<&Route>,
     req: Request<Incoming>,
     peer: SocketAddr,
+    proto: &'static str,
 ) -> Response<Body> {
     let Some(route) = route else {
         return error_response(ProxyError::NoRoute.status(), Default::default());
     };
-    match send(proxy, route, req, peer).await {
+    match send(proxy, route, req, peer, proto).await {
         Ok((response, endpoint)) => {
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
@@ -47,12 +48,13 @@ async fn send(
     route: &Route,
     req: Request<Incoming>,
     peer: SocketAddr,
+    proto: &'static str,
 ) -> Result<(Response<Incoming>, Arc<Endpoint>), ProxyError> {
     let upstream = &route.upstream;
     let key = upstream.hash_key(req.headers(), peer);
     let (mut parts, body) = req.into_parts();
     remove_hop_by_hop(&mut parts.headers);
-    add_forwarded(&mut parts.headers, peer, "http", &proxy.trusted_proxies);
+    add_forwarded(&mut parts.headers, peer, proto, &proxy.trusted_proxies);
     let path = parts
         .uri
         .path_and_query()
@@ -70,7 +72,7 @@ async fn send(
         // Upstream requests are HTTP/1.1 whatever the client spoke.
         let mut request = Request::builder()
             .method(parts.method.clone())
-            .uri(format!("http://{}{path}", endpoint.addr))
+            .uri(format!("{}://{}{path}", upstream.scheme, endpoint.addr))
             .version(Version::HTTP_11)
             .body(body.take().unwrap_or_else(empty))
             .map_err(|e| ProxyError::Upstream(e.to_string()))?;

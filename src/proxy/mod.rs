@@ -23,7 +23,7 @@ use crate::drain::{DrainSignal, Live};
 use crate::metrics::{names, Metrics, RouteMetrics};
 use crate::proto::handshake::is_websocket_upgrade;
 use crate::routing::Router;
-use crate::server::ConnectionSlot;
+use crate::server::{ConnectionSlot, StartError};
 use crate::upstream::Upstream;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -62,19 +62,23 @@ impl Proxy {
         drain: DrainSignal,
         live: Arc<Live>,
         previous: Option<&Proxy>,
-    ) -> Self {
-        let upstreams: Vec<Arc<Upstream>> = config
+    ) -> Result<Self, StartError> {
+        let upstreams = config
             .upstreams
             .iter()
             .map(|u| {
-                previous
-                    .and_then(|p| p.routes.iter().find(|r| r.upstream.config == *u))
-                    .map_or_else(
-                        || Arc::new(Upstream::new(u, &metrics)),
-                        |r| r.upstream.clone(),
-                    )
+                let kept = previous.and_then(|p| p.routes.iter().find(|r| r.upstream.config == *u));
+                match kept {
+                    Some(route) => Ok(route.upstream.clone()),
+                    None => Upstream::new(u, &metrics).map(Arc::new).map_err(|source| {
+                        StartError::UpstreamTls {
+                            name: u.name.clone(),
+                            source,
+                        }
+                    }),
+                }
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
         let routes = config
             .routes
             .iter()
@@ -87,14 +91,14 @@ impl Proxy {
                     .map_or_else(Arc::default, |old| old.tunnels.clone()),
             })
             .collect();
-        Proxy {
+        Ok(Proxy {
             router: Router::new(config),
             routes,
             metrics,
             drain,
             live,
             trusted_proxies: config.trusted_proxies.clone(),
-        }
+        })
     }
 
     pub async fn handle(
@@ -118,7 +122,7 @@ impl Proxy {
         let mut response = if is_websocket_upgrade(req.version(), req.headers()) {
             upgrade::handle(&self, route, req, peer, received, slot).await
         } else {
-            http_forward::forward(&self, route, req, peer).await
+            http_forward::forward(&self, route, req, peer, slot.proto).await
         };
         let label = route.map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
         let elapsed = received.elapsed();

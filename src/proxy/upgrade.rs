@@ -25,6 +25,7 @@ use crate::proto::tracker::{Limits, Sender};
 use crate::relay::{self, TunnelParams, CLOSE_GRACE};
 use crate::server::ConnectionSlot;
 use crate::upstream::endpoint::TunnelGuard;
+use crate::upstream::UpstreamStream;
 
 /// What the upstream made of the forwarded upgrade request.
 enum Outcome {
@@ -50,7 +51,7 @@ pub async fn handle(
     slot: Arc<ConnectionSlot>,
 ) -> Response<Body> {
     let label = route.map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
-    match negotiate(proxy, route, req, peer).await {
+    match negotiate(proxy, route, req, peer, slot.proto).await {
         Ok(Outcome::Tunnel {
             response,
             client,
@@ -91,6 +92,7 @@ async fn negotiate(
     route: Option<&Route>,
     mut req: Request<Incoming>,
     peer: SocketAddr,
+    proto: &'static str,
 ) -> Result<Outcome, ProxyError> {
     let route = route.ok_or(ProxyError::NoRoute)?;
     let ws = &route.config.websocket;
@@ -113,7 +115,7 @@ async fn negotiate(
     let mut headers = req.headers().clone();
     remove_hop_by_hop(&mut headers);
     prepare_backend_headers(&mut headers, &offer);
-    add_forwarded(&mut headers, peer, "http", &proxy.trusted_proxies);
+    add_forwarded(&mut headers, peer, proto, &proxy.trusted_proxies);
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let mut upstream_req = Request::builder()
         .method(Method::GET)
@@ -123,23 +125,11 @@ async fn negotiate(
         .map_err(|e| ProxyError::Upstream(e.to_string()))?;
     *upstream_req.headers_mut() = headers;
 
-    let upstream_error = |e: hyper::Error| ProxyError::Upstream(format!("{endpoint}: {e}"));
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(upstream_error)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "upstream handshake connection ended");
-        }
-    });
     let timeout = route.upstream.response_timeout();
-    let mut response = tokio::time::timeout(timeout, sender.send_request(upstream_req))
-        .await
-        .map_err(|_| ProxyError::ResponseTimeout {
-            endpoint: endpoint.to_owned(),
-            timeout,
-        })?
-        .map_err(upstream_error)?;
+    let mut response = match stream {
+        UpstreamStream::Tcp(io) => send_upgrade(io, upstream_req, endpoint, timeout).await?,
+        UpstreamStream::Tls(io) => send_upgrade(io, upstream_req, endpoint, timeout).await?,
+    };
 
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         let (mut parts, body) = response.into_parts();
@@ -166,6 +156,34 @@ async fn negotiate(
         place: (place, chosen.tunnel()),
         endpoint: endpoint.to_owned(),
     })
+}
+
+/// Sends the upgrade request on a fresh connection and waits for the response head.
+async fn send_upgrade<I>(
+    io: I,
+    request: Request<Empty<Bytes>>,
+    endpoint: &str,
+    timeout: std::time::Duration,
+) -> Result<Response<Incoming>, ProxyError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let upstream_error = |e: hyper::Error| ProxyError::Upstream(format!("{endpoint}: {e}"));
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(upstream_error)?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "upstream handshake connection ended");
+        }
+    });
+    tokio::time::timeout(timeout, sender.send_request(request))
+        .await
+        .map_err(|_| ProxyError::ResponseTimeout {
+            endpoint: endpoint.to_owned(),
+            timeout,
+        })?
+        .map_err(upstream_error)
 }
 
 fn strip_websocket_headers(headers: &mut HeaderMap) {
@@ -210,17 +228,57 @@ async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, params: TunnelParams) {
             return;
         }
     };
-    let (Some((client, client_prefix)), Some((upstream, upstream_prefix))) =
-        (into_tcp(client), into_tcp(upstream))
+    let (Some(client), Some(upstream)) = (ClientIo::from(client), UpstreamIo::from(upstream))
     else {
-        tracing::error!("upgraded connection is not a TCP stream");
+        tracing::error!("upgraded connection of an unexpected type");
         return;
     };
-    relay::run(client, client_prefix, upstream, upstream_prefix, params).await;
+    // One monomorphized relay per combination of plain and TLS legs.
+    match (client, upstream) {
+        (ClientIo::Tcp(c, cp), UpstreamIo::Tcp(u, up)) => relay::run(c, cp, u, up, params).await,
+        (ClientIo::Tcp(c, cp), UpstreamIo::Tls(u, up)) => relay::run(c, cp, u, up, params).await,
+        (ClientIo::Tls(c, cp), UpstreamIo::Tcp(u, up)) => relay::run(c, cp, u, up, params).await,
+        (ClientIo::Tls(c, cp), UpstreamIo::Tls(u, up)) => relay::run(c, cp, u, up, params).await,
+    }
 }
 
-/// The raw socket back from hyper, with any bytes it had read past the HTTP head.
-fn into_tcp(upgraded: Upgraded) -> Option<(TcpStream, Bytes)> {
-    let parts = upgraded.downcast::<TokioIo<TcpStream>>().ok()?;
-    Some((parts.io.into_inner(), parts.read_buf))
+/// The client's stream back from hyper, with any bytes it had read past the HTTP head.
+enum ClientIo {
+    Tcp(TcpStream, Bytes),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>, Bytes),
+}
+
+impl ClientIo {
+    fn from(upgraded: Upgraded) -> Option<Self> {
+        let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => return Some(ClientIo::Tcp(parts.io.into_inner(), parts.read_buf)),
+            Err(upgraded) => upgraded,
+        };
+        let parts = upgraded
+            .downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>()
+            .ok()?;
+        Some(ClientIo::Tls(
+            Box::new(parts.io.into_inner()),
+            parts.read_buf,
+        ))
+    }
+}
+
+/// The upstream's stream back from hyper's client connection.
+enum UpstreamIo {
+    Tcp(TcpStream, Bytes),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>, Bytes),
+}
+
+impl UpstreamIo {
+    fn from(upgraded: Upgraded) -> Option<Self> {
+        let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => return Some(UpstreamIo::Tcp(parts.io.into_inner(), parts.read_buf)),
+            Err(upgraded) => upgraded,
+        };
+        let parts = upgraded
+            .downcast::<TokioIo<Box<tokio_rustls::client::TlsStream<TcpStream>>>>()
+            .ok()?;
+        Some(UpstreamIo::Tls(parts.io.into_inner(), parts.read_buf))
+    }
 }

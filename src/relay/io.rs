@@ -48,6 +48,14 @@ impl TunnelIo for TcpStream {
     }
 }
 
+impl<T: TunnelIo> TunnelIo for Box<T> {
+    type Read = T::Read;
+    type Write = T::Write;
+    fn split(self) -> (Self::Read, Self::Write) {
+        (*self).split()
+    }
+}
+
 impl TunnelIo for tokio_rustls::server::TlsStream<TcpStream> {
     type Read = ReadHalf<Self>;
     type Write = WriteHalf<Self>;

@@ -13,14 +13,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::combinators::BoxBody;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
 
 use crate::config::{Balance, HashKey, UpstreamConfig};
 use crate::metrics::Metrics;
+use crate::tls::TlsError;
 use balance::{choose, stable_hash, Candidate};
 use endpoint::Endpoint;
 
@@ -38,8 +42,16 @@ pub enum ConnectError {
         #[source]
         source: io::Error,
     },
+    #[error("TLS handshake with {endpoint} failed: {message}")]
+    Tls { endpoint: String, message: String },
     #[error("every endpoint of upstream {upstream:?} is ejected or failing health checks")]
     NoHealthyEndpoint { upstream: String },
+}
+
+/// A fresh connection to an endpoint, TLS when the upstream says so.
+pub enum UpstreamStream {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 pub struct Upstream {
@@ -50,18 +62,46 @@ pub struct Upstream {
     turn: AtomicUsize,
     metrics: Metrics,
     /// Pooled keep-alive connections for plain HTTP, keyed by endpoint.
-    pub http: Client<HttpConnector, UpstreamBody>,
+    pub http: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    /// `https` or `http`, for the pooled client's URIs.
+    pub scheme: &'static str,
+    tls: Option<(TlsConnector, Option<ServerName<'static>>)>,
     health: Option<JoinHandle<()>>,
 }
 
 impl Upstream {
-    pub fn new(cfg: &UpstreamConfig, metrics: &Metrics) -> Self {
+    pub fn new(cfg: &UpstreamConfig, metrics: &Metrics) -> Result<Self, TlsError> {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(cfg.connect_timeout));
         connector.set_nodelay(true);
+        // Endpoint names are resolved at each new connection: DNS changes apply without a reload.
+        connector.enforce_http(false);
+        let client_config = match &cfg.tls {
+            Some(tls) => crate::tls::client_config(tls)?,
+            None => crate::tls::plain_client_config()?,
+        };
+        let server_name = match cfg.tls.as_ref().and_then(|t| t.server_name.clone()) {
+            Some(name) => Some(
+                ServerName::try_from(name)
+                    .map_err(|e| TlsError::Rustls(rustls::Error::General(e.to_string())))?,
+            ),
+            None => None,
+        };
+        // hyper-rustls sets ALPN from enable_http1 and panics if the config already has some.
+        let mut pooled = (*client_config).clone();
+        pooled.alpn_protocols.clear();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(pooled)
+            .https_or_http();
+        let https = match &server_name {
+            Some(name) => https.with_server_name_resolver(
+                hyper_rustls::FixedServerNameResolver::new(name.clone()),
+            ),
+            None => https,
+        };
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
+            .build(https.enable_http1().wrap_connector(connector));
         let endpoints: Vec<Arc<Endpoint>> = cfg
             .endpoints
             .iter()
@@ -74,15 +114,20 @@ impl Upstream {
             .health
             .clone()
             .map(|check| tokio::spawn(health::run(endpoints.clone(), check)));
-        Upstream {
+        Ok(Upstream {
             name: cfg.name.clone(),
             config: cfg.clone(),
             endpoints,
             turn: AtomicUsize::new(0),
             metrics: metrics.clone(),
             http,
+            scheme: if cfg.tls.is_some() { "https" } else { "http" },
+            tls: cfg
+                .tls
+                .as_ref()
+                .map(|_| (TlsConnector::from(client_config), server_name)),
             health,
-        }
+        })
     }
 
     pub fn connect_timeout(&self) -> Duration {
@@ -159,7 +204,7 @@ impl Upstream {
     pub async fn connect(
         &self,
         key: Option<u64>,
-    ) -> Result<(TcpStream, Arc<Endpoint>), ConnectError> {
+    ) -> Result<(UpstreamStream, Arc<Endpoint>), ConnectError> {
         let mut tried = self.untried();
         let mut last = None;
         for _ in 0..self.attempts() {
@@ -184,23 +229,52 @@ impl Upstream {
         }))
     }
 
-    async fn connect_to(&self, endpoint: &str) -> Result<TcpStream, ConnectError> {
+    async fn connect_to(&self, endpoint: &str) -> Result<UpstreamStream, ConnectError> {
         let timeout = self.config.connect_timeout;
-        match tokio::time::timeout(timeout, TcpStream::connect(endpoint)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                Ok(stream)
+        let timed_out = || ConnectError::Timeout {
+            endpoint: endpoint.to_owned(),
+            timeout,
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(endpoint)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(source)) => {
+                return Err(ConnectError::Failed {
+                    endpoint: endpoint.to_owned(),
+                    source,
+                })
             }
-            Ok(Err(source)) => Err(ConnectError::Failed {
+            Err(_) => return Err(timed_out()),
+        };
+        let _ = stream.set_nodelay(true);
+        let Some((connector, server_name)) = &self.tls else {
+            return Ok(UpstreamStream::Tcp(stream));
+        };
+        let name = match server_name {
+            Some(name) => name.clone(),
+            None => ServerName::try_from(host_of(endpoint).to_owned()).map_err(|e| {
+                ConnectError::Tls {
+                    endpoint: endpoint.to_owned(),
+                    message: e.to_string(),
+                }
+            })?,
+        };
+        // The handshake shares the connect deadline.
+        match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
+            Ok(Ok(tls)) => Ok(UpstreamStream::Tls(Box::new(tls))),
+            Ok(Err(e)) => Err(ConnectError::Tls {
                 endpoint: endpoint.to_owned(),
-                source,
+                message: e.to_string(),
             }),
-            Err(_) => Err(ConnectError::Timeout {
-                endpoint: endpoint.to_owned(),
-                timeout,
-            }),
+            Err(_) => Err(timed_out()),
         }
     }
+}
+
+/// The host of `host:port` (`[v6]:port` gives the bare address).
+fn host_of(endpoint: &str) -> &str {
+    let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 impl Drop for Upstream {
