@@ -3,10 +3,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-
 use futures_util::{SinkExt, StreamExt};
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
@@ -14,33 +10,13 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn json_access_events_for_http_and_websocket() {
     let (backend, _) = echo_backend().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let yaml = format!(
         "listeners: [{{ name: public, bind: \"127.0.0.1:{port}\" }}]\n\
          upstreams: {{ echo: {{ endpoints: [\"{backend}\"] }} }}\n\
          routes: [{{ name: echo, upstream: echo }}]\n"
     );
-    let path = std::env::temp_dir().join(format!("wsgate-{}-access.yaml", std::process::id()));
-    std::fs::write(&path, yaml).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wsgate"))
-        .args(["--log-format", "json", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stderr = child.stderr.take().unwrap();
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
+    let (mut child, lines, _) = spawn_wsgate("access", &yaml, &["--log-format", "json"]);
     eventually("listening", || {
         lines
             .lock()
@@ -77,10 +53,7 @@ async fn json_access_events_for_http_and_websocket() {
         .find(|l| l.contains("\"http request\""))
         .cloned()
         .expect("an http access event for the upgrade");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    signal(&child, "-TERM");
     assert!(child.wait().unwrap().success());
 
     for expected in [

@@ -92,13 +92,7 @@ async fn tunnels_get_spread_closes_and_lose_nothing() {
         "{times:?}"
     );
 
-    let received: Vec<String> = seen
-        .lock()
-        .unwrap()
-        .messages
-        .iter()
-        .filter_map(|m| m.to_text().ok().map(str::to_owned))
-        .collect();
+    let received = texts(&seen);
     for i in 0..TUNNELS {
         assert!(
             received.contains(&format!("before {i}")),
@@ -171,27 +165,15 @@ async fn deadline_ends_a_drain_that_a_client_ignores() {
 
 #[tokio::test]
 async fn sigterm_to_the_binary_closes_every_tunnel_and_exits_0() {
-    use std::process::{Command, Stdio};
     let (backend, seen) = echo_backend().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let yaml = format!(
         "listeners: [{{ name: public, bind: \"127.0.0.1:{port}\" }}]\n\
          upstreams: {{ echo: {{ endpoints: [\"{backend}\"] }} }}\n\
          routes: [{{ name: echo, upstream: echo }}]\n\
          shutdown: {{ drain_timeout: 1s }}\n"
     );
-    let path = std::env::temp_dir().join(format!("wsgate-{}-sigterm.yaml", std::process::id()));
-    std::fs::write(&path, yaml).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wsgate"))
-        .arg("--config")
-        .arg(&path)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, _, _) = spawn_wsgate("sigterm", &yaml, &[]);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     eventually("listening", || {
         std::net::TcpStream::connect(addr).ok().map(|_| ())
@@ -205,10 +187,7 @@ async fn sigterm_to_the_binary_closes_every_tunnel_and_exits_0() {
             .unwrap();
         clients.push(ws);
     }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    signal(&child, "-TERM");
     for mut ws in clients {
         let code = loop {
             match tokio::time::timeout(Duration::from_secs(5), ws.next())
@@ -226,13 +205,7 @@ async fn sigterm_to_the_binary_closes_every_tunnel_and_exits_0() {
         .await
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    let received: Vec<String> = seen
-        .lock()
-        .unwrap()
-        .messages
-        .iter()
-        .filter_map(|m| m.to_text().ok().map(str::to_owned))
-        .collect();
+    let received = texts(&seen);
     for i in 0..5 {
         assert!(
             received.contains(&format!("sent before SIGTERM {i}")),

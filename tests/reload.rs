@@ -3,10 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
 use support::*;
@@ -24,15 +21,6 @@ routes: [{{ name: app, upstream: app }}]
 }
 
 const PUBLIC: &str = r#"{ name: public, bind: "127.0.0.1:0" }"#;
-
-fn texts(seen: &Arc<Mutex<Seen>>) -> Vec<String> {
-    seen.lock()
-        .unwrap()
-        .messages
-        .iter()
-        .filter_map(|m| m.to_text().ok().map(str::to_owned))
-        .collect()
-}
 
 async fn echo(
     ws: &mut (impl SinkExt<Message>
@@ -154,28 +142,9 @@ async fn bind_failure_keeps_everything_old() {
 async fn sighup_reloads_the_file() {
     let (a, seen_a) = echo_backend().await;
     let (b, seen_b) = echo_backend().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let listener = format!(r#"{{ name: public, bind: "127.0.0.1:{port}" }}"#);
-    let path = std::env::temp_dir().join(format!("wsgate-{}-sighup.yaml", std::process::id()));
-    std::fs::write(&path, config(&listener, a)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wsgate"))
-        .arg("--config")
-        .arg(&path)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = lines.clone();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
+    let (mut child, lines, path) = spawn_wsgate("sighup", &config(&listener, a), &[]);
     let logged = |text: &'static str| {
         let lines = lines.clone();
         move || {
@@ -191,12 +160,7 @@ async fn sighup_reloads_the_file() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut old = ws_client(addr, "/").await;
     echo(&mut old, "one").await;
-    let hup = || {
-        Command::new("kill")
-            .args(["-HUP", &child.id().to_string()])
-            .status()
-            .unwrap()
-    };
+    let hup = || signal(&child, "-HUP");
 
     // An invalid file: every error is logged, the old config stays.
     std::fs::write(&path, "listeners: []\nroutes: [{ upstream: x }]\n").unwrap();
@@ -220,9 +184,6 @@ async fn sighup_reloads_the_file() {
     assert_eq!(texts(&seen_a), ["one", "three"]);
     assert_eq!(texts(&seen_b), ["two"]);
     drop((old, new));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    signal(&child, "-TERM");
     assert!(child.wait().unwrap().success());
 }

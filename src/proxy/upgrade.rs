@@ -250,17 +250,12 @@ enum ClientIo {
 
 impl ClientIo {
     fn from(upgraded: Upgraded) -> Option<Self> {
-        let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => return Some(ClientIo::Tcp(parts.io.into_inner(), parts.read_buf)),
-            Err(upgraded) => upgraded,
-        };
-        let parts = upgraded
-            .downcast::<TokioIo<tokio_rustls::server::TlsStream<TcpStream>>>()
-            .ok()?;
-        Some(ClientIo::Tls(
-            Box::new(parts.io.into_inner()),
-            parts.read_buf,
-        ))
+        match take::<TcpStream>(upgraded) {
+            Ok((io, read)) => Some(ClientIo::Tcp(io, read)),
+            Err(upgraded) => take::<tokio_rustls::server::TlsStream<TcpStream>>(upgraded)
+                .ok()
+                .map(|(io, read)| ClientIo::Tls(Box::new(io), read)),
+        }
     }
 }
 
@@ -272,13 +267,21 @@ enum UpstreamIo {
 
 impl UpstreamIo {
     fn from(upgraded: Upgraded) -> Option<Self> {
-        let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => return Some(UpstreamIo::Tcp(parts.io.into_inner(), parts.read_buf)),
-            Err(upgraded) => upgraded,
-        };
-        let parts = upgraded
-            .downcast::<TokioIo<Box<tokio_rustls::client::TlsStream<TcpStream>>>>()
-            .ok()?;
-        Some(UpstreamIo::Tls(parts.io.into_inner(), parts.read_buf))
+        match take::<TcpStream>(upgraded) {
+            Ok((io, read)) => Some(UpstreamIo::Tcp(io, read)),
+            Err(upgraded) => take::<Box<tokio_rustls::client::TlsStream<TcpStream>>>(upgraded)
+                .ok()
+                .map(|(io, read)| UpstreamIo::Tls(io, read)),
+        }
     }
+}
+
+/// The stream of type `T` inside an upgraded connection, and the bytes hyper read past the head.
+fn take<T>(upgraded: Upgraded) -> Result<(T, Bytes), Upgraded>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    upgraded
+        .downcast::<TokioIo<T>>()
+        .map(|parts| (parts.io.into_inner(), parts.read_buf))
 }

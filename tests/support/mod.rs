@@ -398,3 +398,66 @@ pub async fn tunnels_closed(running: &wsgate::Running, route: &str) {
     })
     .await;
 }
+
+/// The text messages a backend received, in order.
+pub fn texts(seen: &Arc<Mutex<Seen>>) -> Vec<String> {
+    seen.lock()
+        .unwrap()
+        .messages
+        .iter()
+        .filter_map(|m| m.to_text().ok().map(str::to_owned))
+        .collect()
+}
+
+/// A port that was free a moment ago (for the binary, whose config needs a fixed port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The `wsgate` binary run on `yaml` (written to a temp file) with `args`, its stderr lines collected.
+pub fn spawn_wsgate(
+    name: &str,
+    yaml: &str,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    Arc<Mutex<Vec<String>>>,
+    std::path::PathBuf,
+) {
+    use std::io::BufRead;
+    let path = std::env::temp_dir().join(format!("wsgate-{}-{name}.yaml", std::process::id()));
+    std::fs::write(&path, yaml).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wsgate"))
+        .args(args)
+        .arg("--config")
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, lines, path)
+}
+
+/// Sends `signal` (e.g. "-TERM") to a child process.
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
