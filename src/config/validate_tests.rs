@@ -412,7 +412,11 @@ routes:
 
 #[test]
 fn shipped_configs_are_valid() {
-    for file in ["config/example.yaml", "config/wsgate.yaml"] {
+    for file in [
+        "config/example.yaml",
+        "config/wsgate.yaml",
+        "config/docker.yaml",
+    ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         if let Err(e) = Config::load(&path) {
             panic!("{file}: {:?}", e.messages());
