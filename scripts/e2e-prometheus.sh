@@ -11,15 +11,7 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-python3 -c "import websockets" 2>/dev/null || pip install -q websockets
-cargo build -q --bin wsgate
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/e2e/common.sh
 LISTEN=$(free_port); TINY=$(free_port); ADMIN=$(free_port); ECHO=$(free_port); DEAD=$(free_port)
 PROM=$(free_port)
 
