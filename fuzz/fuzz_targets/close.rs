@@ -10,7 +10,8 @@ fuzz_target!(|payload: &[u8]| {
         [_] => false,
         [hi, lo, reason @ ..] => {
             let code = u16::from_be_bytes([*hi, *lo]);
-            matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) && std::str::from_utf8(reason).is_ok()
+            matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+                && std::str::from_utf8(reason).is_ok()
         }
     };
     assert_eq!(parse_close_payload(payload).is_ok(), expected);

@@ -9,7 +9,9 @@ use wsgate::proto::handshake::*;
 fn headers(text: &[u8]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for line in text.split(|&b| b == b'\n') {
-        let Some(colon) = line.iter().position(|&b| b == b':') else { continue };
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
         let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(&line[..colon]),
             HeaderValue::from_bytes(line[colon + 1..].trim_ascii()),
@@ -28,8 +30,14 @@ fuzz_target!(|data: &[u8]| {
     let allowed = vec!["chat.v1".to_owned()];
     let origins = vec!["https://a.example".to_owned()];
     for policy in [
-        RequestPolicy { allowed_origins: None, subprotocols: None },
-        RequestPolicy { allowed_origins: Some(&origins), subprotocols: Some(&allowed) },
+        RequestPolicy {
+            allowed_origins: None,
+            subprotocols: None,
+        },
+        RequestPolicy {
+            allowed_origins: Some(&origins),
+            subprotocols: Some(&allowed),
+        },
     ] {
         let _ = is_websocket_upgrade(Version::HTTP_11, &request);
         if let Ok(offer) = validate_request(&Method::GET, Version::HTTP_11, &request, &policy) {
@@ -40,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
             let mut good = HeaderMap::new();
             good.insert("upgrade", HeaderValue::from_static("websocket"));
             good.insert("connection", HeaderValue::from_static("Upgrade"));
-            good.insert("sec-websocket-accept", accept_key(offer.key.as_bytes()).parse().unwrap());
+            good.insert(
+                "sec-websocket-accept",
+                accept_key(offer.key.as_bytes()).parse().unwrap(),
+            );
             let negotiated = validate_response(&good, &offer).expect("a correct 101");
             let _ = client_response_headers(&offer, &negotiated);
         }

@@ -6,7 +6,13 @@ use libfuzzer_sys::fuzz_target;
 use wsgate::proto::tracker::{Limits, Sender, Step, Tracker};
 
 /// Runs the relay's loop over `input` delivered in pieces of `piece` bytes into a buffer of `capacity`.
-fn drive(sender: Sender, limits: Limits, input: &[u8], capacity: usize, piece: usize) -> (Vec<u8>, Option<u16>) {
+fn drive(
+    sender: Sender,
+    limits: Limits,
+    input: &[u8],
+    capacity: usize,
+    piece: usize,
+) -> (Vec<u8>, Option<u16>) {
     let mut tracker = Tracker::new(sender, limits);
     let mut buf = vec![0u8; capacity];
     let (mut filled, mut fed) = (0, 0);
@@ -36,7 +42,9 @@ fn drive(sender: Sender, limits: Limits, input: &[u8], capacity: usize, piece: u
                     assert!(len > 0 && pos + len <= filled);
                     pos += len;
                 }
-                Step::Violation { violation, .. } => return (forwarded, Some(violation.close_code())),
+                Step::Violation { violation, .. } => {
+                    return (forwarded, Some(violation.close_code()))
+                }
             }
         }
         buf.copy_within(pos..filled, 0);
@@ -48,8 +56,14 @@ fn drive(sender: Sender, limits: Limits, input: &[u8], capacity: usize, piece: u
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&control, input)) = data.split_first() else { return };
-    let sender = if control & 1 == 0 { Sender::Client } else { Sender::Upstream };
+    let Some((&control, input)) = data.split_first() else {
+        return;
+    };
+    let sender = if control & 1 == 0 {
+        Sender::Client
+    } else {
+        Sender::Upstream
+    };
     let limits = Limits {
         max_frame_size: if control & 2 == 0 { 1 << 20 } else { 64 },
         max_message_size: if control & 4 == 0 { 16 << 20 } else { 100 },
