@@ -93,7 +93,8 @@ async fn content_length_with_transfer_encoding_is_read_once_then_closed() {
 
 #[tokio::test]
 async fn bare_lf_is_normalised_to_one_reading() {
-    let (head, backend_head, _) = through(b"GET /x HTTP/1.1\nHost: h\nX-A: 1\nConnection: close\n\n").await;
+    let (head, backend_head, _) =
+        through(b"GET /x HTTP/1.1\nHost: h\nX-A: 1\nConnection: close\n\n").await;
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     assert!(
         backend_head.starts_with("GET /x HTTP/1.1\r\n"),

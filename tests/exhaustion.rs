@@ -1,0 +1,214 @@
+//! Resource exhaustion, with wsgate as a child process so that its RSS is its own: connection churn
+//! leaves nothing behind, a huge announced frame is cut at once, and a reader that stops makes wsgate
+//! stop reading the other side (backpressure) instead of buffering.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+struct Child {
+    child: std::process::Child,
+    addr: SocketAddr,
+    admin: SocketAddr,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wsgate_child(name: &str, backend: SocketAddr, websocket: &str) -> Child {
+    let (port, admin) = (free_port(), free_port());
+    let yaml = format!(
+        "listeners: [{{ name: public, bind: \"127.0.0.1:{port}\" }}]\n\
+         admin: {{ bind: \"127.0.0.1:{admin}\" }}\n\
+         upstreams: {{ b: {{ endpoints: [\"{backend}\"] }} }}\n\
+         routes: [{{ name: r, upstream: b, websocket: {websocket} }}]\n"
+    );
+    let (child, _, _) = spawn_wsgate(name, &yaml, &[]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let admin: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
+    eventually("wsgate up", || {
+        std::net::TcpStream::connect(admin).ok().map(|_| ())
+    })
+    .await;
+    Child { child, addr, admin }
+}
+
+async fn active(admin: SocketAddr) -> f64 {
+    metric(
+        &scrape(admin).await,
+        "wsgate_ws_connections_active",
+        &[("route", "r")],
+    )
+}
+
+/// Opens `count` tunnels in batches of `batch` (each upgraded, then dropped without a close).
+async fn churn(addr: SocketAddr, count: usize, batch: usize) {
+    for _ in 0..count / batch {
+        let opened: Vec<_> = (0..batch)
+            .map(|_| tokio::spawn(async move { RawClient::connect(addr).await }))
+            .collect();
+        let mut held = Vec::new();
+        for o in opened {
+            held.push(o.await.unwrap());
+        }
+        drop(held);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_abrupt_drops_leave_nothing_behind() {
+    let (backend, _) = echo_backend().await;
+    let gate = wsgate_child("churn", backend, "{}").await;
+    let pid = gate.child.id();
+    // Warm-up round: allocator arenas and pools settle.
+    churn(gate.addr, 10_000, 1_000).await;
+    eventually_async_zero(gate.admin).await;
+    let after_warmup = rss_kib(pid);
+    churn(gate.addr, 10_000, 1_000).await;
+    eventually_async_zero(gate.admin).await;
+    let after_second = rss_kib(pid);
+    let growth = after_second as f64 / after_warmup as f64 - 1.0;
+    eprintln!(
+        "RSS after warm-up {after_warmup} KiB, after a second round {after_second} KiB ({:+.1}%)",
+        growth * 100.0
+    );
+    assert!(
+        growth < 0.05,
+        "RSS grew {:.1}% in an identical round",
+        growth * 100.0
+    );
+    let total = metric(
+        &scrape(gate.admin).await,
+        "wsgate_ws_connections_total",
+        &[("route", "r")],
+    );
+    assert_eq!(total, 20_000.0);
+}
+
+async fn eventually_async_zero(admin: SocketAddr) {
+    for _ in 0..200 {
+        if active(admin).await == 0.0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "wsgate_ws_connections_active stayed at {}",
+        active(admin).await
+    );
+}
+
+#[tokio::test]
+async fn a_huge_announced_frame_is_cut_at_its_header() {
+    let (backend, seen) = raw_backend(switching, vec![]).await;
+    let gate = wsgate_child("huge", backend, "{}").await;
+    let mut client = RawClient::connect(gate.addr).await;
+    // A 2^62-byte binary frame, then a trickle of its payload.
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 62).to_be_bytes());
+    header.extend_from_slice(&KEY);
+    client.send(&header).await;
+    for _ in 0..3 {
+        let _ = client.stream.write_all(&[0u8; 16]).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(read_close(&mut client.stream).await, Some(1009));
+    eventually("backend closed", || {
+        seen.lock().unwrap().closed.then_some(())
+    })
+    .await;
+    assert_eq!(
+        parse_frames(&seen.lock().unwrap().bytes),
+        vec![(0x88, 1001u16.to_be_bytes().to_vec())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_blocks_the_sender_not_wsgate_memory() {
+    // A backend that, once upgraded, writes 1 MiB frames as fast as it can and counts what it wrote.
+    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backend = socket.local_addr().unwrap();
+    let written = Arc::new(AtomicU64::new(0));
+    let counter = written.clone();
+    tokio::spawn(async move {
+        let (mut stream, _) = socket.accept().await.unwrap();
+        let head = read_head(&mut stream).await;
+        let key = head
+            .lines()
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(k, _)| k.eq_ignore_ascii_case("sec-websocket-key"))
+            })
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap();
+        let accept = wsgate::proto::handshake::accept_key(key.as_bytes());
+        stream
+            .write_all(switching(&accept).as_bytes())
+            .await
+            .unwrap();
+        let frame = frame(0x82, &vec![9u8; 1 << 20], None);
+        loop {
+            if stream.write_all(&frame).await.is_err() {
+                return;
+            }
+            counter.fetch_add(frame.len() as u64, Ordering::Relaxed);
+        }
+    });
+    let gate = wsgate_child("backpressure", backend, "{ max_frame_size: 1MiB }").await;
+    let pid = gate.child.id();
+    let before = rss_kib(pid);
+    // The client upgrades and then never reads.
+    let mut client = TcpStream::connect(gate.addr).await.unwrap();
+    client
+        .write_all(upgrade_request("/", "").as_bytes())
+        .await
+        .unwrap();
+    let mut head = [0u8; 1];
+    while client.read(&mut head).await.unwrap() == 1 && head[0] != b'\n' {}
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stalled = written.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let later = written.load(Ordering::Relaxed);
+    let after = rss_kib(pid);
+    eprintln!(
+        "sender wrote {} MiB then stalled (+{} KiB in the last second); wsgate RSS {before} -> {after} KiB",
+        stalled >> 20,
+        (later - stalled) >> 10
+    );
+    assert_eq!(
+        later, stalled,
+        "the sender is still writing: no backpressure"
+    );
+    assert!(
+        stalled < 64 << 20,
+        "{} MiB accepted before blocking",
+        stalled >> 20
+    );
+    let budget_kib = 2 * 1024 + 1024; // 2 x max_frame_size + 1 MiB
+    assert!(
+        after.saturating_sub(before) < budget_kib,
+        "wsgate grew {} KiB",
+        after - before
+    );
+    drop(client);
+}
