@@ -2,6 +2,7 @@
 //! byte slices and `http` types. No I/O, no tokio, no hyper: everything here is unit-tested with bytes.
 
 pub mod close;
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
