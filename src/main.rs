@@ -127,6 +127,15 @@ fn run(
 }
 
 async fn serve(config: Config, path: Option<PathBuf>, demo: bool) -> ExitCode {
+    // Before anything is bound: a SIGHUP or SIGTERM that follows the "listening" log must find the
+    // handlers in place (the default action would kill the process).
+    let mut signals = match Signals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("wsgate: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if demo {
         if let Err(e) = start_demo_backend(&config).await {
             eprintln!("wsgate demo: {e}");
@@ -143,13 +152,6 @@ async fn serve(config: Config, path: Option<PathBuf>, demo: bool) -> ExitCode {
     if demo {
         print_demo_urls(&running);
     }
-    let mut signals = match Signals::install() {
-        Ok(signals) => signals,
-        Err(e) => {
-            eprintln!("wsgate: cannot install signal handlers: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     while signals.next().await == Signal::Reload {
         reload(&running, path.as_deref()).await;
     }
