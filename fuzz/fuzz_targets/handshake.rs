@@ -29,14 +29,18 @@ fuzz_target!(|data: &[u8]| {
     let response = headers(data.get(split + 1..).unwrap_or_default());
     let allowed = vec!["chat.v1".to_owned()];
     let origins = vec!["https://a.example".to_owned()];
+    let deflate = vec!["permessage-deflate".to_owned()];
+    let deflate = vec!["permessage-deflate".to_owned()];
     for policy in [
         RequestPolicy {
             allowed_origins: None,
             subprotocols: None,
+            extensions: &[],
         },
         RequestPolicy {
             allowed_origins: Some(&origins),
             subprotocols: Some(&allowed),
+            extensions: &deflate,
         },
     ] {
         let _ = is_websocket_upgrade(Version::HTTP_11, &request);

@@ -69,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
         max_message_size: if control & 4 == 0 { 16 << 20 } else { 100 },
         validate_utf8: control & 8 == 0,
         answer_pings: control & 16 == 0,
-        allowed_rsv: 0,
+        compression: None,
     };
     let piece = 1 + usize::from(control >> 5) * 7;
     let whole = drive(sender, limits, input, 4096, input.len().max(1));

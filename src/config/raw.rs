@@ -183,8 +183,8 @@ pub struct RawWebSocket {
     pub max_connections: Option<usize>,
     /// Cut a peer whose writes stall this long, e.g. "60s".
     pub write_timeout: Option<String>,
-    /// Extensions negotiated through the proxy (not built yet).
-    pub extensions: Option<Value>,
+    /// Extensions negotiated through the proxy: `[permessage-deflate]` or empty.
+    pub extensions: Option<Vec<String>>,
     /// Re-mask client frames (not built yet).
     pub remask: Option<Value>,
 }

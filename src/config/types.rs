@@ -169,6 +169,8 @@ pub struct WebSocketConfig {
     pub max_connections: Option<usize>,
     /// A peer whose writes stall this long (it stopped reading) is cut (default 60s).
     pub write_timeout: Duration,
+    /// Extensions that may be negotiated through wsgate; empty (default) strips every offer.
+    pub extensions: Vec<String>,
 }
 
 /// wsgate pings a peer silent for `interval`; no frame within `timeout` after that ends the tunnel.
@@ -191,6 +193,7 @@ impl Default for WebSocketConfig {
             idle_timeout: None,
             max_connections: None,
             write_timeout: Duration::from_secs(60),
+            extensions: Vec::new(),
         }
     }
 }

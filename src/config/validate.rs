@@ -435,7 +435,15 @@ fn routes(raw: &[RawRoute], upstreams: &[UpstreamConfig], errors: &mut Errors) -
 
 fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketConfig {
     let defaults = WebSocketConfig::default();
-    errors.not_supported(format!("{path}.extensions"), &raw.extensions);
+    let extensions = raw.extensions.clone().unwrap_or_default();
+    for (i, name) in extensions.iter().enumerate() {
+        if !name.eq_ignore_ascii_case(crate::proto::deflate::NAME) {
+            errors.push(
+                format!("{path}.extensions[{i}]"),
+                format!("{name:?} is not supported (permessage-deflate is)"),
+            );
+        }
+    }
     errors.not_supported(format!("{path}.remask"), &raw.remask);
     if let Some(list) = &raw.subprotocols {
         for (i, p) in list.iter().enumerate() {
@@ -520,6 +528,7 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
         idle_timeout,
         max_connections: raw.max_connections,
         write_timeout,
+        extensions,
         subprotocols: raw.subprotocols.clone(),
         allowed_origins: raw.allowed_origins.clone(),
         max_frame_size,

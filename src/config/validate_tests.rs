@@ -371,6 +371,30 @@ fn balancing_and_health() {
 }
 
 #[test]
+fn extensions() {
+    let yaml = with(
+        "      ping: forward\n",
+        "      ping: forward\n      extensions: [permessage-deflate]\n",
+    );
+    assert_eq!(
+        Config::from_yaml(&yaml).unwrap().routes[0]
+            .websocket
+            .extensions,
+        ["permessage-deflate"]
+    );
+    let bad = with(
+        "      ping: forward\n",
+        "      ping: forward\n      extensions: [x-webkit-deflate-frame]\n",
+    );
+    let errors = errors(&bad);
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with("routes[0].websocket.extensions[0]: "),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn empty_sections() {
     assert_eq!(
         errors("upstreams: {}\n"),
@@ -391,20 +415,14 @@ upstreams:
   u: { endpoints: [\"127.0.0.1:1\"] }
 routes:
   - upstream: u
-    websocket: { extensions: [permessage-deflate], remask: true }
+    websocket: { remask: true }
 ";
     let errors = errors(yaml);
     let paths: Vec<&str> = errors
         .iter()
         .map(|e| e.split(": ").next().unwrap())
         .collect();
-    assert_eq!(
-        paths,
-        vec![
-            "routes[0].websocket.extensions",
-            "routes[0].websocket.remask",
-        ]
-    );
+    assert_eq!(paths, vec!["routes[0].websocket.remask"]);
     assert!(errors
         .iter()
         .all(|e| e.ends_with("not supported yet (planned)")));

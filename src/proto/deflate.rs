@@ -181,7 +181,7 @@ impl Inflater {
     pub fn feed(
         &mut self,
         mut input: &[u8],
-        sink: &mut impl FnMut(&[u8]) -> bool,
+        sink: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<(), CorruptData> {
         let mut out = [0u8; 4096];
         while !input.is_empty() || !self.ended {
@@ -216,7 +216,7 @@ impl Inflater {
     /// the stream itself); the context is reset when the sender does not take it over (§7.1.1).
     pub fn finish_message(
         &mut self,
-        sink: &mut impl FnMut(&[u8]) -> bool,
+        sink: &mut dyn FnMut(&[u8]) -> bool,
     ) -> Result<(), CorruptData> {
         let result = if self.ended {
             Ok(())

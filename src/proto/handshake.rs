@@ -8,6 +8,8 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Version};
 use sha1::{Digest, Sha1};
 
+use super::deflate;
+
 pub const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const SEC_KEY: &str = "sec-websocket-key";
 const SEC_VERSION: &str = "sec-websocket-version";
@@ -33,6 +35,8 @@ pub fn is_websocket_upgrade(version: Version, headers: &HeaderMap) -> bool {
 pub struct RequestPolicy<'a> {
     pub allowed_origins: Option<&'a [String]>,
     pub subprotocols: Option<&'a [String]>,
+    /// Extensions that may be negotiated through wsgate (only `permessage-deflate` is known).
+    pub extensions: &'a [String],
 }
 
 /// A validated client request.
@@ -46,11 +50,16 @@ pub struct ClientOffer {
     pub forwarded_protocols: Vec<String>,
     /// The raw extension offers, one element each.
     pub extensions: Vec<String>,
+    /// The offers forwarded to the upstream: valid permessage-deflate offers when the route allows it.
+    pub forwarded_extensions: Vec<String>,
+    pub deflate_offers: Vec<deflate::Offer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Negotiated {
     pub protocol: Option<String>,
+    /// permessage-deflate as agreed, and the header element to pass on to the client.
+    pub deflate: Option<(deflate::Agreed, String)>,
 }
 
 /// A broken handshake rule, on the client's request or on the upstream's 101.
@@ -195,6 +204,20 @@ pub fn validate_request(
             return Err(HandshakeError::ForbiddenOrigin(origin.map(str::to_owned)));
         }
     }
+    let allow_deflate = policy
+        .extensions
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(deflate::NAME));
+    let (mut forwarded_extensions, mut deflate_offers) = (Vec::new(), Vec::new());
+    if allow_deflate {
+        // Only well-formed permessage-deflate offers go on; anything else is not negotiable here.
+        for element in &extensions {
+            if let Some(Ok(offer)) = deflate::parse_offer(element) {
+                forwarded_extensions.push(element.clone());
+                deflate_offers.push(offer);
+            }
+        }
+    }
     let forwarded_protocols = match policy.subprotocols {
         Some(allowed) => protocols
             .iter()
@@ -208,17 +231,24 @@ pub fn validate_request(
         protocols,
         forwarded_protocols,
         extensions,
+        forwarded_extensions,
+        deflate_offers,
     })
 }
 
-/// Rewrites the upgrade headers of the request sent upstream: the filtered subprotocol offer, no
-/// extension offers (none may be negotiated through wsgate yet), and the upgrade tokens.
+/// Rewrites the upgrade headers of the request sent upstream: the filtered subprotocol offer, only the
+/// extension offers the route allows, and the upgrade tokens.
 pub fn prepare_backend_headers(headers: &mut HeaderMap, offer: &ClientOffer) {
     headers.remove(SEC_PROTOCOL);
     headers.remove(SEC_EXTENSIONS);
     if !offer.forwarded_protocols.is_empty() {
         if let Ok(value) = HeaderValue::from_str(&offer.forwarded_protocols.join(", ")) {
             headers.insert(SEC_PROTOCOL, value);
+        }
+    }
+    if !offer.forwarded_extensions.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&offer.forwarded_extensions.join(", ")) {
+            headers.insert(SEC_EXTENSIONS, value);
         }
     }
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -256,12 +286,19 @@ pub fn validate_response(
             return Err(HandshakeError::BadSubprotocol(first));
         }
     };
-    if let Some(ext) = headers.get(SEC_EXTENSIONS) {
-        return Err(HandshakeError::BadExtension(
-            String::from_utf8_lossy(ext.as_bytes()).into_owned(),
-        ));
-    }
-    Ok(Negotiated { protocol })
+    // RFC 7692 §7.1: at most one permessage-deflate element, answering one of the forwarded offers.
+    let elements =
+        extension_list(headers).ok_or_else(|| HandshakeError::BadExtension("malformed".into()))?;
+    let deflate = match elements.as_slice() {
+        [] => None,
+        [element] if !offer.deflate_offers.is_empty() => {
+            let agreed = deflate::accept_response(element, &offer.deflate_offers)
+                .map_err(HandshakeError::BadExtension)?;
+            Some((agreed, element.clone()))
+        }
+        _ => return Err(HandshakeError::BadExtension(elements.join(", "))),
+    };
+    Ok(Negotiated { protocol, deflate })
 }
 
 /// The upgrade headers of wsgate's own 101 to the client.
@@ -275,6 +312,11 @@ pub fn client_response_headers(offer: &ClientOffer, negotiated: &Negotiated) -> 
     if let Some(protocol) = &negotiated.protocol {
         if let Ok(value) = HeaderValue::from_str(protocol) {
             headers.insert(SEC_PROTOCOL, value);
+        }
+    }
+    if let Some((_, element)) = &negotiated.deflate {
+        if let Ok(value) = HeaderValue::from_str(element) {
+            headers.insert(SEC_EXTENSIONS, value);
         }
     }
     headers

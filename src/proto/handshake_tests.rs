@@ -43,6 +43,7 @@ fn replace(name: &str, value: &str) -> HeaderMap {
 const ANY: RequestPolicy = RequestPolicy {
     allowed_origins: None,
     subprotocols: None,
+    extensions: &[],
 };
 
 fn check(headers: &HeaderMap) -> Result<ClientOffer, HandshakeError> {
@@ -176,6 +177,7 @@ fn origins() {
     let policy = RequestPolicy {
         allowed_origins: Some(&allowed),
         subprotocols: None,
+        extensions: &[],
     };
     let run = |h: &HeaderMap| validate_request(&Method::GET, Version::HTTP_11, h, &policy);
     assert!(run(&replace("origin", "HTTPS://Chat.Example.com")).is_ok());
@@ -194,6 +196,7 @@ fn subprotocol_filter_keeps_client_order() {
     let policy = RequestPolicy {
         allowed_origins: None,
         subprotocols: Some(&allowed),
+        extensions: &[],
     };
     let h = replace("sec-websocket-protocol", "chat.v1, other, chat.v2");
     let offer = validate_request(&Method::GET, Version::HTTP_11, &h, &policy).unwrap();
@@ -219,6 +222,8 @@ fn offer(forwarded: &[&str]) -> ClientOffer {
         protocols: forwarded.iter().map(|s| s.to_string()).collect(),
         forwarded_protocols: forwarded.iter().map(|s| s.to_string()).collect(),
         extensions: vec![],
+        forwarded_extensions: vec![],
+        deflate_offers: vec![],
     }
 }
 
@@ -238,12 +243,16 @@ fn upstream_responses() {
     let o = offer(&["chat.v1"]);
     assert_eq!(
         validate_response(&response(&[]), &o),
-        Ok(Negotiated { protocol: None })
+        Ok(Negotiated {
+            protocol: None,
+            deflate: None
+        })
     );
     assert_eq!(
         validate_response(&response(&[("sec-websocket-protocol", "chat.v1")]), &o),
         Ok(Negotiated {
-            protocol: Some("chat.v1".into())
+            protocol: Some("chat.v1".into()),
+            deflate: None
         })
     );
     let cases = [
@@ -307,6 +316,7 @@ fn client_response() {
         &offer(&["chat.v1"]),
         &Negotiated {
             protocol: Some("chat.v1".into()),
+            deflate: None,
         },
     );
     assert_eq!(headers["upgrade"], "websocket");
@@ -316,4 +326,61 @@ fn client_response() {
         "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
     );
     assert_eq!(headers["sec-websocket-protocol"], "chat.v1");
+}
+
+#[test]
+fn deflate_negotiation_when_the_route_allows_it() {
+    let allowed = vec!["permessage-deflate".to_owned()];
+    let policy = RequestPolicy {
+        allowed_origins: None,
+        subprotocols: None,
+        extensions: &allowed,
+    };
+    let h = replace(
+        "sec-websocket-extensions",
+        "x-webkit-deflate-frame, permessage-deflate; client_max_window_bits, permessage-deflate; server_max_window_bits=99",
+    );
+    let offer = validate_request(&Method::GET, Version::HTTP_11, &h, &policy).unwrap();
+    // Only the well-formed permessage-deflate offer goes on.
+    assert_eq!(
+        offer.forwarded_extensions,
+        ["permessage-deflate; client_max_window_bits"]
+    );
+    let mut upstream = h.clone();
+    prepare_backend_headers(&mut upstream, &offer);
+    assert_eq!(
+        upstream["sec-websocket-extensions"],
+        "permessage-deflate; client_max_window_bits"
+    );
+
+    let answer = "permessage-deflate; client_max_window_bits=10; server_no_context_takeover";
+    let negotiated =
+        validate_response(&response(&[("sec-websocket-extensions", answer)]), &offer).unwrap();
+    let (agreed, element) = negotiated.deflate.clone().unwrap();
+    assert!(agreed.server_no_context_takeover);
+    assert_eq!(agreed.client_max_window_bits, Some(10));
+    assert_eq!(element, answer);
+    let to_client = client_response_headers(&offer, &negotiated);
+    assert_eq!(to_client["sec-websocket-extensions"], answer);
+
+    for bad in [
+        "permessage-deflate; client_max_window_bits=16",
+        "permessage-deflate; unknown_param",
+        "permessage-deflate, permessage-deflate",
+        "x-webkit-deflate-frame",
+    ] {
+        let error =
+            validate_response(&response(&[("sec-websocket-extensions", bad)]), &offer).unwrap_err();
+        assert_eq!(error.result_label(), "bad_extension", "{bad}");
+    }
+    // Not allowed by the route: nothing is forwarded, and any answer with an extension is refused.
+    let offer = check(&h).unwrap();
+    assert!(offer.forwarded_extensions.is_empty());
+    let answer = response(&[("sec-websocket-extensions", "permessage-deflate")]);
+    assert_eq!(
+        validate_response(&answer, &offer)
+            .unwrap_err()
+            .result_label(),
+        "bad_extension"
+    );
 }

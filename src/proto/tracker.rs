@@ -5,7 +5,8 @@
 use core::ops::Range;
 
 use super::close::parse_close_payload;
-use super::frame::{parse_header, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD};
+use super::deflate::{CorruptData, Inflater};
+use super::frame::{parse_header, FrameHeader, OpCode, MAX_CONTROL_PAYLOAD, RSV1};
 use super::mask::apply_mask;
 use super::utf8::Utf8Validator;
 use super::violation::Violation;
@@ -24,8 +25,10 @@ pub struct Limits {
     pub validate_utf8: bool,
     /// Answer client pings instead of forwarding them (meaningful for `Sender::Client` only).
     pub answer_pings: bool,
-    /// RSV bits a negotiated extension allows (0 while none is).
-    pub allowed_rsv: u8,
+    /// permessage-deflate was agreed for this sender: `Some(reset)`, where `reset` says the sender
+    /// starts every message with a fresh context (`*_no_context_takeover`). RSV1 then marks the first
+    /// frame of a compressed message (RFC 7692 §6); without it every RSV bit is reserved.
+    pub compression: Option<bool>,
 }
 
 /// A frame that passed every rule, reported once its last byte is forwarded (for metrics).
@@ -79,8 +82,18 @@ struct Streaming {
     remaining: u64,
     /// Payload bytes already seen: the masking key's phase.
     offset: usize,
-    /// The payload is text to check as UTF-8.
-    inspect: bool,
+    inspect: Inspect,
+}
+
+/// What the payload of a data frame needs before it may be forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inspect {
+    /// Binary, or text with validate_utf8 off: the bytes are not touched.
+    Nothing,
+    /// Text to check as UTF-8.
+    Text,
+    /// A compressed message: inflated to bound its size (and to check it, when `text`).
+    Inflate { text: bool },
 }
 
 pub struct Tracker {
@@ -91,6 +104,12 @@ pub struct Tracker {
     message: Option<OpCode>,
     message_len: u64,
     utf8: Utf8Validator,
+    /// The open message is compressed (its first frame had RSV1).
+    compressed: bool,
+    /// Inflated bytes of the open compressed message.
+    inflated: u64,
+    /// Present when permessage-deflate was agreed for this sender.
+    inflater: Option<Inflater>,
 }
 
 impl Tracker {
@@ -102,6 +121,9 @@ impl Tracker {
             message: None,
             message_len: 0,
             utf8: Utf8Validator::new(),
+            compressed: false,
+            inflated: 0,
+            inflater: limits.compression.map(Inflater::new),
         }
     }
 
@@ -179,11 +201,25 @@ impl Tracker {
             return Step::NeedMore;
         }
 
-        let inspect = self.limits.validate_utf8
-            && match header.opcode {
-                OpCode::Continuation => self.message == Some(OpCode::Text),
-                opcode => opcode == OpCode::Text,
-            };
+        let first = header.opcode != OpCode::Continuation;
+        let compressed = if first {
+            header.rsv & RSV1 != 0
+        } else {
+            self.compressed
+        };
+        let text = match header.opcode {
+            OpCode::Continuation => self.message == Some(OpCode::Text),
+            opcode => opcode == OpCode::Text,
+        } && self.limits.validate_utf8;
+        let inspect = match (compressed, text) {
+            (true, text) => Inspect::Inflate { text },
+            (false, true) => Inspect::Text,
+            (false, false) => Inspect::Nothing,
+        };
+        if first {
+            self.compressed = compressed;
+            self.inflated = 0;
+        }
         let mut streaming = Streaming {
             header,
             remaining: header.payload_len,
@@ -236,8 +272,12 @@ impl Tracker {
         chunk: &mut [u8],
         streaming: &mut Streaming,
     ) -> Result<Option<()>, Violation> {
-        if streaming.inspect {
-            self.check_text(chunk, streaming.header.mask, streaming.offset)?;
+        match streaming.inspect {
+            Inspect::Nothing => {}
+            Inspect::Text => self.check_text(chunk, streaming.header.mask, streaming.offset)?,
+            Inspect::Inflate { text } => {
+                self.check_compressed(chunk, streaming.header.mask, streaming.offset, text)?
+            }
         }
         streaming.offset += chunk.len();
         streaming.remaining -= chunk.len() as u64;
@@ -245,8 +285,12 @@ impl Tracker {
             self.state = State::Payload(*streaming);
             return Ok(None);
         }
-        if streaming.inspect && streaming.header.fin {
-            self.utf8.finish().map_err(|_| Violation::InvalidUtf8)?;
+        if streaming.header.fin {
+            match streaming.inspect {
+                Inspect::Nothing => {}
+                Inspect::Text => self.utf8.finish().map_err(|_| Violation::InvalidUtf8)?,
+                Inspect::Inflate { text } => self.finish_compressed(text)?,
+            }
         }
         self.state = State::Header;
         Ok(Some(()))
@@ -267,6 +311,61 @@ impl Tracker {
             apply_mask(chunk, key, offset);
         }
         result.map_err(|_| Violation::InvalidUtf8)
+    }
+
+    /// Inflates a chunk of a compressed message (unmasked in place, masked again) into nothing but
+    /// checks: its size against max_message_size (a bomb stops at the limit) and, for text, UTF-8.
+    fn check_compressed(
+        &mut self,
+        chunk: &mut [u8],
+        mask: Option<[u8; 4]>,
+        offset: usize,
+        text: bool,
+    ) -> Result<(), Violation> {
+        if let Some(key) = mask {
+            apply_mask(chunk, key, offset);
+        }
+        let result = self.inflate(|inflater, sink| inflater.feed(chunk, sink), text);
+        if let Some(key) = mask {
+            apply_mask(chunk, key, offset);
+        }
+        result
+    }
+
+    /// The compressed message ended: §7.2.2's tail, then the UTF-8 end check.
+    fn finish_compressed(&mut self, text: bool) -> Result<(), Violation> {
+        self.inflate(|inflater, sink| inflater.finish_message(sink), text)?;
+        if text {
+            self.utf8.finish().map_err(|_| Violation::InvalidUtf8)?;
+        }
+        Ok(())
+    }
+
+    fn inflate(
+        &mut self,
+        run: impl FnOnce(&mut Inflater, &mut dyn FnMut(&[u8]) -> bool) -> Result<(), CorruptData>,
+        text: bool,
+    ) -> Result<(), Violation> {
+        let Tracker {
+            inflater,
+            utf8,
+            inflated,
+            limits,
+            ..
+        } = self;
+        let inflater = inflater.as_mut().ok_or(Violation::ReservedBits)?;
+        let mut failure = None;
+        let mut sink = |out: &[u8]| {
+            *inflated += out.len() as u64;
+            if *inflated > limits.max_message_size {
+                failure = Some(Violation::MessageTooBig);
+            } else if text && utf8.feed(out).is_err() {
+                failure = Some(Violation::InvalidUtf8);
+            }
+            failure.is_none()
+        };
+        run(inflater, &mut sink).map_err(|_| Violation::BadCompression)?;
+        failure.map_or(Ok(()), Err)
     }
 
     fn frame_done(&mut self, header: &FrameHeader) -> FrameDone {
@@ -290,7 +389,11 @@ impl Tracker {
             (Sender::Upstream, true) => return Err(Violation::MaskedFrame),
             _ => {}
         }
-        if header.rsv & !self.limits.allowed_rsv != 0 {
+        // RSV1 only marks the first frame of a compressed data message (RFC 7692 §6.1); RSV2 and
+        // RSV3 are never in use.
+        let rsv1_ok = self.limits.compression.is_some()
+            && matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        if header.rsv & !RSV1 != 0 || (header.rsv & RSV1 != 0 && !rsv1_ok) {
             return Err(Violation::ReservedBits);
         }
         if header.opcode.is_control() {

@@ -32,6 +32,8 @@ pub enum Violation {
     FrameTooBig,
     #[error("message over max_message_size")]
     MessageTooBig,
+    #[error("compressed data that does not inflate (RFC 7692 §7.2.2)")]
+    BadCompression,
 }
 
 impl Violation {
@@ -52,6 +54,7 @@ impl Violation {
             Violation::BadLength => "bad_length",
             Violation::FrameTooBig => "frame_too_big",
             Violation::MessageTooBig => "message_too_big",
+            Violation::BadCompression => "bad_compression",
         }
     }
 
@@ -72,6 +75,7 @@ impl Violation {
             Violation::BadLength => 1002,
             Violation::FrameTooBig => 1009,
             Violation::MessageTooBig => 1009,
+            Violation::BadCompression => 1007,
         }
     }
 }
@@ -97,6 +101,7 @@ mod tests {
             (BadLength, "bad_length", 1002),
             (FrameTooBig, "frame_too_big", 1009),
             (MessageTooBig, "message_too_big", 1009),
+            (BadCompression, "bad_compression", 1007),
         ];
         for (violation, kind, code) in table {
             assert_eq!(violation.kind(), kind, "{violation:?}");

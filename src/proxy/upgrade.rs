@@ -17,6 +17,7 @@ use super::headers::{add_forwarded, remove_hop_by_hop};
 use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy};
 use crate::drain::{DrainSignal, LiveGuard};
 use crate::metrics::names;
+use crate::proto::deflate::Agreed;
 use crate::proto::handshake::{
     client_response_headers, prepare_backend_headers, validate_request, validate_response,
     RequestPolicy,
@@ -37,6 +38,7 @@ enum Outcome {
         /// The tunnel's place under the route's `max_connections`, and on its endpoint's count.
         place: (LiveGuard, TunnelGuard),
         endpoint: String,
+        deflate: Option<Agreed>,
     },
     /// Anything but 101 is relayed as a plain HTTP response: never a tunnel.
     Refused(Response<Body>),
@@ -58,6 +60,7 @@ pub async fn handle(
             upstream,
             place,
             endpoint,
+            deflate,
         }) => {
             let route = route.expect("a tunnel has a route");
             proxy.metrics.handshake(label, "ok");
@@ -67,7 +70,7 @@ pub async fn handle(
                 .observe(received.elapsed().as_secs_f64());
             let mut response = response;
             response.extensions_mut().insert(ServedBy(endpoint.clone()));
-            let params = params(route, proxy.drain.clone(), peer, endpoint);
+            let params = params(route, proxy.drain.clone(), peer, endpoint, deflate);
             tokio::spawn(async move {
                 tunnel(client, upstream, params).await;
                 // The client connection counts until the tunnel ends.
@@ -99,6 +102,7 @@ async fn negotiate(
     let policy = RequestPolicy {
         allowed_origins: ws.allowed_origins.as_deref(),
         subprotocols: ws.subprotocols.as_deref(),
+        extensions: &ws.extensions,
     };
     let offer = validate_request(req.method(), req.version(), req.headers(), &policy)
         .map_err(ProxyError::ClientHandshake)?;
@@ -155,6 +159,7 @@ async fn negotiate(
         upstream: hyper::upgrade::on(&mut response),
         place: (place, chosen.tunnel()),
         endpoint: endpoint.to_owned(),
+        deflate: negotiated.deflate.map(|(agreed, _)| agreed),
     })
 }
 
@@ -197,14 +202,24 @@ fn strip_websocket_headers(headers: &mut HeaderMap) {
     }
 }
 
-fn params(route: &Route, drain: DrainSignal, peer: SocketAddr, endpoint: String) -> TunnelParams {
+fn params(
+    route: &Route,
+    drain: DrainSignal,
+    peer: SocketAddr,
+    endpoint: String,
+    deflate: Option<Agreed>,
+) -> TunnelParams {
     let ws = &route.config.websocket;
     let limits = |sender: Sender| Limits {
         max_frame_size: ws.max_frame_size,
         max_message_size: ws.max_message_size,
         validate_utf8: ws.validate_utf8,
         answer_pings: sender == Sender::Client && ws.ping == crate::config::PingMode::Answer,
-        allowed_rsv: 0,
+        // Each side compresses with its own context-takeover setting (RFC 7692 §7.1.1).
+        compression: deflate.map(|d| match sender {
+            Sender::Client => d.client_no_context_takeover,
+            Sender::Upstream => d.server_no_context_takeover,
+        }),
     };
     TunnelParams {
         client_limits: limits(Sender::Client),
