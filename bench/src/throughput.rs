@@ -1,0 +1,119 @@
+//! Throughput: N connections each keep K messages of S bytes in flight; every echo that comes back
+//! is answered with a new message. One task per connection, no locks: reads and writes interleave on
+//! readiness, so a full socket buffer on one side never deadlocks the other.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::Interest;
+
+use crate::ws::{self, put_client_frame, Reader, Rng};
+
+pub struct Params {
+    pub url: String,
+    pub connections: usize,
+    pub size: usize,
+    pub inflight: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub text: bool,
+}
+
+pub async fn run(p: Params) -> Result<String, String> {
+    let (authority, path) = ws::parse_url(&p.url)?;
+    let received = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    for i in 0..p.connections {
+        let (authority, path) = (authority.clone(), path.clone());
+        let (received, errors) = (received.clone(), errors.clone());
+        let (size, inflight, text) = (p.size, p.inflight, p.text);
+        tokio::spawn(async move {
+            if let Err(e) =
+                connection(&authority, &path, i as u64, size, inflight, text, &received).await
+            {
+                errors.fetch_add(1, Ordering::Relaxed);
+                eprintln!("throughput connection {i}: {e}");
+            }
+        });
+    }
+    tokio::time::sleep(p.warmup).await;
+    let (start, before) = (Instant::now(), received.load(Ordering::Relaxed));
+    tokio::time::sleep(p.duration).await;
+    let messages = received.load(Ordering::Relaxed) - before;
+    let secs = start.elapsed().as_secs_f64();
+    let rate = messages as f64 / secs;
+    Ok(format!(
+        r#"{{"mode":"throughput","url":"{}","connections":{},"size":{},"inflight":{},"seconds":{:.2},"messages":{},"msgs_per_s":{:.0},"mb_per_s":{:.2},"errors":{}}}"#,
+        p.url,
+        p.connections,
+        p.size,
+        p.inflight,
+        secs,
+        messages,
+        rate,
+        rate * p.size as f64 / 1e6,
+        errors.load(Ordering::Relaxed)
+    ))
+}
+
+async fn connection(
+    authority: &str,
+    path: &str,
+    seed: u64,
+    size: usize,
+    inflight: usize,
+    text: bool,
+    received: &AtomicU64,
+) -> io::Result<()> {
+    let mut rng = Rng::new(seed + 1);
+    let (stream, prefix) = ws::connect(authority, path, &mut rng).await?;
+    let opcode = if text { ws::OP_TEXT } else { ws::OP_BINARY };
+    let payload = vec![b'x'; size];
+    let mut out = Vec::with_capacity(inflight * (size + 14));
+    for _ in 0..inflight {
+        put_client_frame(&mut out, opcode, &payload, &mut rng);
+    }
+    let mut written = 0;
+    let mut reader = Reader::new(Vec::new());
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut echoed = reader.feed(&prefix);
+    loop {
+        for _ in 0..echoed {
+            put_client_frame(&mut out, opcode, &payload, &mut rng);
+        }
+        if echoed > 0 {
+            received.fetch_add(echoed, Ordering::Relaxed);
+            echoed = 0;
+        }
+        let interest = if written < out.len() {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        let ready = stream.ready(interest).await?;
+        if ready.is_writable() && written < out.len() {
+            match stream.try_write(&out[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if written == out.len() {
+                out.clear();
+                written = 0;
+            }
+        }
+        if ready.is_readable() {
+            match stream.try_read(&mut buf) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => echoed = reader.feed(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if reader.closed {
+                return Err(io::Error::other("closed by the server"));
+            }
+        }
+    }
+}
