@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# The benchmark: wsgate against a direct connection, nginx and HAProxy, in one run on this machine.
+#
+#   scripts/bench.sh            # the full run (about 7 minutes); the table goes to stdout
+#   scripts/bench.sh --smoke    # every mode once, briefly (what .ci/run does): checks the script works
+#
+# The echo backend and the load tool (bench/, `wsgate-bench`) share one core; the proxy under test has
+# the other to itself (taskset). All traffic stays on 127.0.0.1. Results: target/bench/results.jsonl
+# (one JSON line per measurement, tagged with target and run) and target/bench/table.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+SMOKE=0
+[[ "${1:-}" == "--smoke" ]] && SMOKE=1
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-4}
+IDLE=${IDLE:-9000}
+SCALE=${SCALE:-9900}
+if ((SMOKE)); then RUNS=1; DURATION=1; IDLE=200; SCALE=300; fi
+
+OUT=$ROOT/target/bench
+WORK=$(mktemp -d)
+mkdir -p "$OUT"
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+# Every process started from here inherits the hard limit as its soft limit (20,000 here).
+ulimit -n "$(ulimit -Hn)"
+
+if ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null || ! command -v taskset >/dev/null; then
+  log "installing nginx, haproxy and util-linux (taskset) with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nginx haproxy util-linux python3 >/dev/null
+fi
+# Debian starts the packaged services on install; their ports are not ours, but their CPU time is.
+pkill -x nginx 2>/dev/null || true
+pkill -x haproxy 2>/dev/null || true
+
+log "building wsgate and wsgate-bench (release)"
+cargo build --release --locked -q -p wsgate -p wsgate-bench
+WSGATE=$ROOT/target/release/wsgate
+BENCH=$ROOT/target/release/wsgate-bench
+
+if (($(nproc) >= 2)); then
+  PROXY_CPU=(taskset -c 0)
+  LOAD_CPU=(taskset -c 1)
+else
+  log "one CPU only: running without pinning"
+  PROXY_CPU=()
+  LOAD_CPU=()
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "nothing listens on port $1"
+  return 1
+}
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+ECHO_PORT=$(free_port)
+"${LOAD_CPU[@]}" "$BENCH" echo --listen "127.0.0.1:$ECHO_PORT" >/dev/null &
+PIDS+=($!)
+wait_port "$ECHO_PORT"
+
+declare -A URL PID
+URL[direct]=ws://127.0.0.1:$ECHO_PORT/
+
+start_wsgate() {
+  local port admin
+  port=$(free_port)
+  admin=$(free_port)
+  cat >"$WORK/wsgate.yaml" <<YAML
+listeners:
+  - name: bench
+    bind: "127.0.0.1:$port"
+admin:
+  bind: "127.0.0.1:$admin"
+upstreams:
+  echo:
+    endpoints: ["127.0.0.1:$ECHO_PORT"]
+routes:
+  - name: echo
+    match: { path_prefix: "/" }
+    upstream: echo
+    websocket:
+      max_frame_size: 1MiB
+      max_message_size: 16MiB
+YAML
+  RUST_LOG=warn "${PROXY_CPU[@]}" "$WSGATE" --config "$WORK/wsgate.yaml" >"$WORK/wsgate.log" 2>&1 &
+  PID[wsgate]=$!
+  PIDS+=($!)
+  wait_port "$port"
+  URL[wsgate]=ws://127.0.0.1:$port/
+}
+
+start_nginx() {
+  local port
+  port=$(free_port)
+  mkdir -p "$WORK/nginx/logs"
+  cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/logs/error.log warn;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  server {
+    listen 127.0.0.1:$port backlog=4096;
+    location / {
+      proxy_pass http://127.0.0.1:$ECHO_PORT;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade \$http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_read_timeout 1h;
+      proxy_send_timeout 1h;
+    }
+  }
+}
+CONF
+  "${PROXY_CPU[@]}" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/logs/error.log" &
+  PIDS+=($!)
+  wait_port "$port"
+  sleep 0.5
+  # The worker holds the connections; the master only watches it.
+  PID[nginx]=$(pgrep -P "${PIDS[-1]}" | head -1)
+  URL[nginx]=ws://127.0.0.1:$port/
+}
+
+start_haproxy() {
+  local port
+  port=$(free_port)
+  cat >"$WORK/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 9990
+  ulimit-n 20000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+  timeout tunnel 1h
+frontend bench
+  bind 127.0.0.1:$port
+  maxconn 9990
+  default_backend echo
+backend echo
+  server echo 127.0.0.1:$ECHO_PORT maxconn 9990
+CONF
+  "${PROXY_CPU[@]}" haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+  PID[haproxy]=$!
+  PIDS+=($!)
+  wait_port "$port"
+  URL[haproxy]=ws://127.0.0.1:$port/
+}
+
+PROXIES=(wsgate nginx haproxy)
+TARGETS=(direct "${PROXIES[@]}")
+
+# Appends the tool's JSON line, tagged, to the results.
+record() {
+  local target=$1 run=$2 line
+  shift 2
+  line=$("${LOAD_CPU[@]}" "$BENCH" "$@") || { log "$target: wsgate-bench $* failed"; return 1; }
+  printf '{"target":"%s","run":%s,%s\n' "$target" "$run" "${line#\{}" >>"$RESULTS"
+  log "$target run $run: $line"
+}
+
+# Idle connections, on freshly started proxies so that earlier load has not grown their heaps.
+idle() {
+  local target=$1 count=$2 tag=$3 before after
+  before=$(rss_kib "${PID[$target]}")
+  "${LOAD_CPU[@]}" "$BENCH" idle --url "${URL[$target]}" --connections "$count" --hold 600 >"$WORK/idle.out" 2>"$WORK/idle.err" &
+  local tool=$!
+  for _ in $(seq 600); do
+    grep -q '"mode":"idle"' "$WORK/idle.out" && break
+    sleep 0.1
+  done
+  sleep 1
+  after=$(rss_kib "${PID[$target]}")
+  kill "$tool" 2>/dev/null || true
+  wait "$tool" 2>/dev/null || true
+  local line
+  line=$(grep '"mode":"idle"' "$WORK/idle.out" || echo '{"mode":"idle","open":0}')
+  printf '{"target":"%s","run":0,"scenario":"%s","rss_before_kib":%s,"rss_after_kib":%s,%s\n' \
+    "$target" "$tag" "$before" "$after" "${line#\{}" >>"$RESULTS"
+  log "$target $tag: RSS ${before} -> ${after} KiB, $line"
+  sleep 2 # let the proxy close the dropped tunnels
+}
+
+start_wsgate
+start_nginx
+start_haproxy
+log "targets: ${URL[*]}"
+
+log "idle: $IDLE connections per proxy, then wsgate alone at $SCALE"
+for p in "${PROXIES[@]}"; do idle "$p" "$IDLE" idle; done
+idle wsgate "$SCALE" scale
+
+log "throughput: $RUNS interleaved runs of ${DURATION}s per scenario"
+for run in $(seq "$RUNS"); do
+  for t in "${TARGETS[@]}"; do
+    record "$t" "$run" throughput --url "${URL[$t]}" --connections 64 --size 16 --inflight 16 --duration "$DURATION"
+    record "$t" "$run" throughput --url "${URL[$t]}" --connections 16 --size 1024 --inflight 16 --duration "$DURATION"
+    record "$t" "$run" throughput --url "${URL[$t]}" --connections 4 --size 65536 --inflight 4 --duration "$DURATION"
+  done
+done
+
+log "latency: 1 connection, 32 B ping-pong, then 5,000 msg/s fixed rate"
+for t in "${TARGETS[@]}"; do
+  record "$t" 1 latency --url "${URL[$t]}" --size 32 --duration "$DURATION"
+  record "$t" 1 latency --url "${URL[$t]}" --size 32 --duration "$DURATION" --rate 5000
+done
+
+log "handshake rate: 16 workers"
+for t in "${TARGETS[@]}"; do
+  record "$t" 1 handshakes --url "${URL[$t]}" --concurrency 16 --duration "$DURATION"
+  sleep 1
+done
+
+python3 scripts/bench/report.py "$RESULTS" | tee "$OUT/table.txt"
