@@ -225,10 +225,10 @@ for run in $(seq "$RUNS"); do
   done
 done
 
-log "latency: 1 connection, 32 B ping-pong, then 5,000 msg/s fixed rate"
+log "latency: 1 connection, 32 B ping-pong, then 2,000 msg/s fixed rate"
 for t in "${TARGETS[@]}"; do
   record "$t" 1 latency --url "${URL[$t]}" --size 32 --duration "$DURATION"
-  record "$t" 1 latency --url "${URL[$t]}" --size 32 --duration "$DURATION" --rate 5000
+  record "$t" 1 latency --url "${URL[$t]}" --size 32 --duration "$DURATION" --rate 2000
 done
 
 log "handshake rate: 16 workers"

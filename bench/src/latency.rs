@@ -62,7 +62,7 @@ async fn measure(authority: &str, path: &str, p: &Params) -> io::Result<Histogra
         let due = match interval {
             Some(interval) => {
                 let due = start + interval * i;
-                tokio::time::sleep_until(due.into()).await;
+                wait_until(due).await;
                 due
             }
             None => Instant::now(),
@@ -88,4 +88,18 @@ async fn measure(authority: &str, path: &str, p: &Params) -> io::Result<Histogra
         }
     }
     Ok(hist)
+}
+
+/// Tokio's timer ticks in whole milliseconds, too coarse for a schedule of 2,000 messages a second:
+/// sleep until just before `due`, then yield until it comes.
+async fn wait_until(due: Instant) {
+    let coarse = Duration::from_micros(1_500);
+    if let Some(early) = due.checked_sub(coarse) {
+        if early > Instant::now() {
+            tokio::time::sleep_until(early.into()).await;
+        }
+    }
+    while Instant::now() < due {
+        std::thread::yield_now();
+    }
 }

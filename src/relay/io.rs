@@ -1,12 +1,15 @@
 //! The byte streams a tunnel runs over: plain TCP (split into owned halves, lock-free) or TLS on
 //! either leg (split with `tokio::io::split`, since one TLS session serves both directions).
 
+use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf, WriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+
+use super::buffer::ReadBuffer;
 
 /// The writing half of a tunnel leg.
 pub trait TunnelWrite: AsyncWrite + Unpin + Send {
@@ -33,9 +36,44 @@ impl TunnelWrite for OwnedWriteHalf {
 
 impl<T: AsyncRead + AsyncWrite + Send> TunnelWrite for WriteHalf<T> {}
 
+/// The reading half of a tunnel leg.
+pub trait TunnelRead: AsyncRead + Unpin + Send + Sized {
+    /// Reads into `buf`, taking its memory only once there is something to read where the
+    /// transport can tell (plain TCP); a TLS leg must read to know, so it holds its buffer.
+    fn read_into<'a>(
+        &'a mut self,
+        buf: &'a mut ReadBuffer,
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        async move {
+            let n = self.read(buf.spare()).await?;
+            buf.advance(n);
+            Ok(n)
+        }
+    }
+}
+
+impl TunnelRead for OwnedReadHalf {
+    async fn read_into(&mut self, buf: &mut ReadBuffer) -> io::Result<usize> {
+        loop {
+            self.readable().await?;
+            match self.try_read(buf.spare()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Ok(n);
+                }
+                // A spurious wakeup: the buffer goes back until data really arrives.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf.release_if_empty(),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Send> TunnelRead for ReadHalf<T> {}
+
 /// A connection a tunnel can run over.
 pub trait TunnelIo: Send + 'static {
-    type Read: AsyncRead + Unpin + Send;
+    type Read: TunnelRead;
     type Write: TunnelWrite;
     fn split(self) -> (Self::Read, Self::Write);
 }

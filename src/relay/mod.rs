@@ -1,6 +1,7 @@
 //! The WebSocket tunnel after a validated 101: two pumps (client -> upstream, upstream -> client) that
 //! validate every frame with the sans-I/O tracker and forward bytes untouched, plus the close timing.
 
+mod buffer;
 mod control;
 mod io;
 mod pump;

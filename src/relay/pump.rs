@@ -4,14 +4,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::AsyncRead;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
+use super::buffer::ReadBuffer;
 use super::control::{ControlFrame, Inject};
-use super::io::TunnelWrite;
+use super::io::{TunnelRead, TunnelWrite};
 use super::shared::{other, Closer, Shared};
-use super::BUFFER_SIZE;
 use crate::metrics::{DirectionMetrics, RouteMetrics};
 use crate::proto::close::code_label;
 use crate::proto::frame::{control_payload, parse_header, OpCode};
@@ -22,8 +21,7 @@ pub(super) struct Pump<'a, R, W> {
     src: R,
     dst: W,
     tracker: Tracker,
-    buf: Vec<u8>,
-    filled: usize,
+    buf: ReadBuffer,
     /// Frames the other pump wants written to `dst`.
     inbox: mpsc::Receiver<Inject>,
     inbox_closed: bool,
@@ -38,7 +36,7 @@ pub(super) struct Pump<'a, R, W> {
     write_timeout: Duration,
 }
 
-impl<'a, R: AsyncRead + Unpin, W: TunnelWrite> Pump<'a, R, W> {
+impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         sender: Sender,
@@ -52,15 +50,12 @@ impl<'a, R: AsyncRead + Unpin, W: TunnelWrite> Pump<'a, R, W> {
         route: &'a RouteMetrics,
         shared: &'a Shared,
     ) -> Self {
-        let mut buf = vec![0u8; BUFFER_SIZE.max(prefix.len())];
-        buf[..prefix.len()].copy_from_slice(&prefix);
         Pump {
             sender,
             src,
             dst,
             tracker: Tracker::new(sender, limits),
-            buf,
-            filled: prefix.len(),
+            buf: ReadBuffer::with_prefix(&prefix),
             inbox,
             inbox_closed: false,
             outbox,
@@ -74,7 +69,7 @@ impl<'a, R: AsyncRead + Unpin, W: TunnelWrite> Pump<'a, R, W> {
     }
 
     pub(super) async fn run(mut self) {
-        if self.filled > 0 {
+        if self.buf.filled() > 0 {
             self.process().await;
         }
         loop {
@@ -89,12 +84,9 @@ impl<'a, R: AsyncRead + Unpin, W: TunnelWrite> Pump<'a, R, W> {
                     None if self.src_done => return,
                     None => self.inbox_closed = true,
                 },
-                read = self.src.read(&mut self.buf[self.filled..]), if !self.src_done => match read {
+                read = self.src.read_into(&mut self.buf), if !self.src_done => match read {
                     Ok(0) | Err(_) => self.on_src_end().await,
-                    Ok(n) => {
-                        self.filled += n;
-                        self.process().await;
-                    }
+                    Ok(_) => self.process().await,
                 },
                 else => return,
             }
@@ -106,15 +98,16 @@ impl<'a, R: AsyncRead + Unpin, W: TunnelWrite> Pump<'a, R, W> {
 
     /// Walks the buffered bytes frame by frame; consecutive valid bytes go out in one write.
     async fn process(&mut self) {
-        let whole_limit = self.buf.len();
+        let whole_limit = self.buf.capacity();
+        let filled = self.buf.filled();
         let mut pos = 0;
         let mut run = 0;
         let mut data = false;
         let (mut frames, mut bytes) = (0u64, 0u64);
-        while !self.dst_done && pos < self.filled {
+        while !self.dst_done && pos < filled {
             match self
                 .tracker
-                .step(&mut self.buf[pos..self.filled], whole_limit)
+                .step(&mut self.buf.data_mut()[pos..], whole_limit)
             {
                 Step::NeedMore => break,
                 Step::Forward { len, done } => {
@@ -141,7 +134,8 @@ impl<'a, R: AsyncRead + Unpin, W: TunnelWrite> Pump<'a, R, W> {
                     bytes += payload.len() as u64;
                     self.counters.frame(OpCode::Ping, payload.len() as u64);
                     self.counters.pings_answered.inc();
-                    let pong = ControlFrame::new(OpCode::Pong, &self.buf[payload], self.sender);
+                    let pong =
+                        ControlFrame::new(OpCode::Pong, &self.buf.data()[payload], self.sender);
                     self.flush(run, pos).await;
                     pos += len;
                     run = pos;
@@ -150,7 +144,7 @@ impl<'a, R: AsyncRead + Unpin, W: TunnelWrite> Pump<'a, R, W> {
                     let _ = self.outbox.try_send(Inject::Frame(pong));
                 }
                 Step::Close { len, code } => {
-                    let header_len = parse_header(&self.buf[pos..pos + len])
+                    let header_len = parse_header(&self.buf.data()[pos..pos + len])
                         .ok()
                         .flatten()
                         .map_or(len, |(_, header_len)| header_len);
@@ -187,8 +181,8 @@ impl<'a, R: AsyncRead + Unpin, W: TunnelWrite> Pump<'a, R, W> {
                     mid_frame,
                 } => {
                     self.flush(run, pos).await;
-                    run = self.filled;
-                    pos = self.filled;
+                    run = filled;
+                    pos = filled;
                     self.route.violation(self.sender, violation.kind());
                     self.shared.closed_by(Closer::Wsgate);
                     tracing::debug!(route = %self.route.route, sender = ?self.sender, %violation, "protocol violation");
@@ -205,19 +199,18 @@ impl<'a, R: AsyncRead + Unpin, W: TunnelWrite> Pump<'a, R, W> {
         }
         if self.dst_done {
             // Nothing more goes to the receiver: drop what is buffered.
-            run = self.filled;
-            pos = self.filled;
+            run = filled;
+            pos = filled;
         }
         self.flush(run, pos).await;
-        self.buf.copy_within(pos..self.filled, 0);
-        self.filled -= pos;
+        self.buf.consume(pos);
         self.shared.heard(self.sender, data);
         self.shared.add_traffic(self.sender, frames, bytes);
     }
 
     fn is_own_pong(&self, pos: usize, len: usize) -> bool {
         let mut payload = [0u8; 125];
-        match control_payload(&self.buf[pos..pos + len], &mut payload) {
+        match control_payload(&self.buf.data()[pos..pos + len], &mut payload) {
             Some((_, n)) => self.shared.take_own_pong(self.sender, &payload[..n]),
             None => false,
         }
@@ -225,7 +218,8 @@ impl<'a, R: AsyncRead + Unpin, W: TunnelWrite> Pump<'a, R, W> {
 
     async fn flush(&mut self, from: usize, to: usize) {
         if from < to && !self.dst_done {
-            let written = write_all(&mut self.dst, &self.buf[from..to], self.write_timeout).await;
+            let bytes = &self.buf.data()[from..to];
+            let written = write_all(&mut self.dst, bytes, self.write_timeout).await;
             self.after_write(written).await;
         }
     }
