@@ -3,6 +3,7 @@
 #
 #   scripts/bench.sh            # the full run (about 7 minutes); the table goes to stdout
 #   scripts/bench.sh --smoke    # every mode once, briefly (what .ci/run does): checks the script works
+#   ONLY=idle,handshakes scripts/bench.sh   # some of idle, throughput, latency, handshakes (profiling)
 #
 # The echo backend and the load tool (bench/, `wsgate-bench`) share one core; the proxy under test has
 # the other to itself (taskset). All traffic stays on 127.0.0.1. Results: target/bench/results.jsonl
@@ -17,6 +18,8 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-4}
 IDLE=${IDLE:-9000}
 SCALE=${SCALE:-9900}
+ONLY=,${ONLY:-idle,throughput,latency,handshakes},
+wanted() { [[ $ONLY == *",$1,"* ]]; }
 if ((SMOKE)); then RUNS=1; DURATION=1; IDLE=200; SCALE=300; fi
 
 OUT=$ROOT/target/bench
@@ -212,12 +215,14 @@ start_nginx
 start_haproxy
 log "targets: ${URL[*]}"
 
-log "idle: $IDLE connections per proxy, then wsgate alone at $SCALE"
-for p in "${PROXIES[@]}"; do idle "$p" "$IDLE" idle; done
-idle wsgate "$SCALE" scale
+if wanted idle; then
+  log "idle: $IDLE connections per proxy, then wsgate alone at $SCALE"
+  for p in "${PROXIES[@]}"; do idle "$p" "$IDLE" idle; done
+  idle wsgate "$SCALE" scale
+fi
 
-log "throughput: $RUNS interleaved runs of ${DURATION}s per scenario"
-for run in $(seq "$RUNS"); do
+wanted throughput && log "throughput: $RUNS interleaved runs of ${DURATION}s per scenario"
+wanted throughput && for run in $(seq "$RUNS"); do
   for t in "${TARGETS[@]}"; do
     record "$t" "$run" throughput --url "${URL[$t]}" --connections 64 --size 16 --inflight 16 --duration "$DURATION"
     record "$t" "$run" throughput --url "${URL[$t]}" --connections 16 --size 1024 --inflight 16 --duration "$DURATION"
@@ -225,14 +230,14 @@ for run in $(seq "$RUNS"); do
   done
 done
 
-log "latency: 1 connection, 32 B ping-pong, then 2,000 msg/s fixed rate"
-for t in "${TARGETS[@]}"; do
+wanted latency && log "latency: 1 connection, 32 B ping-pong, then 2,000 msg/s fixed rate"
+wanted latency && for t in "${TARGETS[@]}"; do
   record "$t" 1 latency --url "${URL[$t]}" --size 32 --duration "$DURATION"
   record "$t" 1 latency --url "${URL[$t]}" --size 32 --duration "$DURATION" --rate 2000
 done
 
-log "handshake rate: 16 workers"
-for t in "${TARGETS[@]}"; do
+wanted handshakes && log "handshake rate: 16 workers"
+wanted handshakes && for t in "${TARGETS[@]}"; do
   record "$t" 1 handshakes --url "${URL[$t]}" --concurrency 16 --duration "$DURATION"
   sleep 1
 done

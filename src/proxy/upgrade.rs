@@ -70,12 +70,10 @@ pub async fn handle(
                 .observe(received.elapsed().as_secs_f64());
             let mut response = response;
             response.extensions_mut().insert(ServedBy(endpoint.clone()));
-            let params = params(route, proxy.drain.clone(), peer, endpoint, deflate);
-            tokio::spawn(async move {
-                tunnel(client, upstream, params).await;
-                // The client connection counts until the tunnel ends.
-                drop((slot, place));
-            });
+            let mut params = params(route, proxy.drain.clone(), peer, endpoint, deflate);
+            // The client connection counts until the tunnel ends.
+            params.held = Some(Box::new((slot, place)));
+            tokio::spawn(tunnel(client, upstream, params));
             response
         }
         Ok(Outcome::Refused(response)) => {
@@ -232,9 +230,12 @@ fn params(
         write_timeout: ws.write_timeout,
         peer,
         endpoint,
+        held: None,
     }
 }
 
+/// Waits for both upgrades, then spawns the relay as a task of its own, sized for its pair of
+/// stream types (one future for all four pairs would be as large as the largest).
 async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, params: TunnelParams) {
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(both) => both,
@@ -248,13 +249,22 @@ async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, params: TunnelParams) {
         tracing::error!("upgraded connection of an unexpected type");
         return;
     };
-    // One monomorphized relay per combination of plain and TLS legs.
-    match (client, upstream) {
-        (ClientIo::Tcp(c, cp), UpstreamIo::Tcp(u, up)) => relay::run(c, cp, u, up, params).await,
-        (ClientIo::Tcp(c, cp), UpstreamIo::Tls(u, up)) => relay::run(c, cp, u, up, params).await,
-        (ClientIo::Tls(c, cp), UpstreamIo::Tcp(u, up)) => relay::run(c, cp, u, up, params).await,
-        (ClientIo::Tls(c, cp), UpstreamIo::Tls(u, up)) => relay::run(c, cp, u, up, params).await,
-    }
+    // One monomorphized relay per combination of plain and TLS legs, each spawned as a task of
+    // its own, sized for its pair of streams rather than for the largest of the four.
+    let _detached = match (client, upstream) {
+        (ClientIo::Tcp(c, cp), UpstreamIo::Tcp(u, up)) => {
+            tokio::spawn(relay::run(c, cp, u, up, params))
+        }
+        (ClientIo::Tcp(c, cp), UpstreamIo::Tls(u, up)) => {
+            tokio::spawn(relay::run(c, cp, u, up, params))
+        }
+        (ClientIo::Tls(c, cp), UpstreamIo::Tcp(u, up)) => {
+            tokio::spawn(relay::run(c, cp, u, up, params))
+        }
+        (ClientIo::Tls(c, cp), UpstreamIo::Tls(u, up)) => {
+            tokio::spawn(relay::run(c, cp, u, up, params))
+        }
+    };
 }
 
 /// The client's stream back from hyper, with any bytes it had read past the HTTP head.

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use super::BUFFER_SIZE;
 
 /// Buffers a worker thread keeps for reuse; more than this many are freed.
-const POOL_MAX: usize = 256;
+const POOL_MAX: usize = 32;
 
 thread_local! {
     static POOL: RefCell<Vec<Box<[u8]>>> = const { RefCell::new(Vec::new()) };

@@ -31,16 +31,6 @@ impl ControlFrame {
     }
 }
 
-/// What one pump asks the other to write toward the peer it writes to.
-pub enum Inject {
-    /// A pong or keepalive ping.
-    Frame(ControlFrame),
-    /// A close of wsgate's own, then FIN: nothing may follow a close frame.
-    Close(ControlFrame),
-    /// The close handshake is complete: FIN.
-    Fin,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

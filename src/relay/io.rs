@@ -45,9 +45,8 @@ pub trait TunnelRead: AsyncRead + Unpin + Send + Sized {
         buf: &'a mut ReadBuffer,
     ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
         async move {
-            let n = self.read(buf.spare()).await?;
-            buf.advance(n);
-            Ok(n)
+            let read = self.read(buf.spare()).await;
+            finish_read(buf, read)
         }
     }
 }
@@ -57,19 +56,25 @@ impl TunnelRead for OwnedReadHalf {
         loop {
             self.readable().await?;
             match self.try_read(buf.spare()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Ok(n);
-                }
                 // A spurious wakeup: the buffer goes back until data really arrives.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf.release_if_empty(),
-                Err(e) => return Err(e),
+                read => return finish_read(buf, read),
             }
         }
     }
 }
 
 impl<T: AsyncRead + AsyncWrite + Send> TunnelRead for ReadHalf<T> {}
+
+/// Counts what was read; at the end of the stream the buffer goes back at once, not when the
+/// tunnel ends, so a wave of closing tunnels takes no memory.
+fn finish_read(buf: &mut ReadBuffer, read: io::Result<usize>) -> io::Result<usize> {
+    match read {
+        Ok(n) if n > 0 => buf.advance(n),
+        _ => buf.release_if_empty(),
+    }
+    read
+}
 
 /// A connection a tunnel can run over.
 pub trait TunnelIo: Send + 'static {

@@ -4,6 +4,7 @@
 mod buffer;
 mod control;
 mod io;
+mod mailbox;
 mod pump;
 mod shared;
 mod timers;
@@ -12,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 use crate::config::Keepalive;
 use crate::drain::DrainSignal;
@@ -21,7 +21,7 @@ use crate::proto::tracker::{Limits, Sender};
 pub use io::TunnelIo;
 use pump::Pump;
 use shared::Shared;
-use timers::{drain_close, watchdog, Writers};
+use timers::{drain_close, watchdog};
 
 /// Once a peer is cut or found dead, how long the live side gets to take its close frame before the
 /// tunnel is dropped.
@@ -45,6 +45,8 @@ pub struct TunnelParams {
     /// For the access log.
     pub peer: std::net::SocketAddr,
     pub endpoint: String,
+    /// Whatever must live exactly as long as the tunnel (its places under connection limits).
+    pub held: Option<Box<dyn std::any::Any + Send>>,
 }
 
 /// Runs a tunnel to its end. `*_prefix` are bytes the HTTP layer read past the handshake.
@@ -55,20 +57,15 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
     upstream_prefix: Bytes,
     params: TunnelParams,
 ) {
+    // Released when the tunnel ends, after the access log line.
+    let _held = params.held;
     let metrics = params.metrics.clone();
     metrics.connections.inc();
     metrics.active.inc();
     let started = Instant::now();
 
     let shared = Shared::new();
-    // Frames a pump asks the other pump to write toward its own sender (pongs, closes).
-    let (to_client_tx, to_client_rx) = mpsc::channel(4);
-    let (to_upstream_tx, to_upstream_rx) = mpsc::channel(4);
-    let drain = drain_close(params.drain, to_client_tx.downgrade());
-    let writers = Writers {
-        to_client: to_client_tx.downgrade(),
-        to_upstream: to_upstream_tx.downgrade(),
-    };
+    let drain = drain_close(params.drain, &shared);
     let (client_rd, client_wr) = client.split();
     let (upstream_rd, upstream_wr) = upstream.split();
 
@@ -79,8 +76,6 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
         upstream_wr,
         params.client_limits,
         params.write_timeout,
-        to_upstream_rx,
-        to_client_tx,
         &metrics,
         &shared,
     );
@@ -91,8 +86,6 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
         client_wr,
         params.upstream_limits,
         params.write_timeout,
-        to_client_rx,
-        to_upstream_tx,
         &metrics,
         &shared,
     );
@@ -111,10 +104,10 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
         }
         _ = drain => None,
         _ = shared.cut.notified() => Some(CUT_LINGER),
-        verdict = watchdog(&shared, params.keepalive, params.idle_timeout, &writers) => {
+        verdict = watchdog(&shared, params.keepalive, params.idle_timeout) => {
             tracing::debug!(route = %metrics.route, ?verdict, "watchdog ends the tunnel");
             for &(side, code) in timers::closes(verdict) {
-                writers.close(side, code);
+                shared.toward(side).post_close(code);
             }
             Some(match verdict {
                 timers::Verdict::Dead(_) => CUT_LINGER,

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
 
 use super::buffer::ReadBuffer;
-use super::control::{ControlFrame, Inject};
+use super::control::ControlFrame;
 use super::io::{TunnelRead, TunnelWrite};
+use super::mailbox::{Mail, Mailbox};
 use super::shared::{other, Closer, Shared};
 use crate::metrics::{DirectionMetrics, RouteMetrics};
 use crate::proto::close::code_label;
@@ -22,11 +22,11 @@ pub(super) struct Pump<'a, R, W> {
     dst: W,
     tracker: Tracker,
     buf: ReadBuffer,
-    /// Frames the other pump wants written to `dst`.
-    inbox: mpsc::Receiver<Inject>,
+    /// What the rest of the tunnel asks us to write to `dst`.
+    inbox: &'a Mailbox,
     inbox_closed: bool,
-    /// Frames for our sender, written by the other pump.
-    outbox: mpsc::Sender<Inject>,
+    /// What we ask the other pump to write to our sender.
+    outbox: &'a Mailbox,
     route: &'a RouteMetrics,
     counters: &'a DirectionMetrics,
     shared: &'a Shared,
@@ -45,8 +45,6 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         dst: W,
         limits: Limits,
         write_timeout: Duration,
-        inbox: mpsc::Receiver<Inject>,
-        outbox: mpsc::Sender<Inject>,
         route: &'a RouteMetrics,
         shared: &'a Shared,
     ) -> Self {
@@ -56,9 +54,9 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
             dst,
             tracker: Tracker::new(sender, limits),
             buf: ReadBuffer::with_prefix(&prefix),
-            inbox,
+            inbox: shared.toward(other(sender)),
             inbox_closed: false,
-            outbox,
+            outbox: shared.toward(sender),
             route,
             counters: route.direction(sender),
             shared,
@@ -77,12 +75,12 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                 self.tracker.at_frame_boundary() && !self.dst_done && !self.inbox_closed;
             tokio::select! {
                 biased;
-                inject = self.inbox.recv(), if inject_ready => match inject {
-                    Some(inject) => self.write_injected(inject).await,
+                mail = self.inbox.take(), if inject_ready => match mail {
                     // The other pump ended: nobody will ask us to write any more. (Without this
                     // flag a closed inbox would win every biased select and starve the read.)
-                    None if self.src_done => return,
-                    None => self.inbox_closed = true,
+                    Mail::Gone if self.src_done => return,
+                    Mail::Gone => self.inbox_closed = true,
+                    mail => self.write_mail(mail).await,
                 },
                 read = self.src.read_into(&mut self.buf), if !self.src_done => match read {
                     Ok(0) | Err(_) => self.on_src_end().await,
@@ -134,14 +132,12 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                     bytes += payload.len() as u64;
                     self.counters.frame(OpCode::Ping, payload.len() as u64);
                     self.counters.pings_answered.inc();
-                    let pong =
-                        ControlFrame::new(OpCode::Pong, &self.buf.data()[payload], self.sender);
+                    // A pong not yet written is replaced (RFC 6455 §5.5.3 allows answering
+                    // only the latest ping).
+                    self.outbox.post_pong(&self.buf.data()[payload]);
                     self.flush(run, pos).await;
                     pos += len;
                     run = pos;
-                    // A receiver that is not reading gets at most 4 queued pongs; later ones are
-                    // dropped (RFC 6455 §5.5.3 allows answering only some pings).
-                    let _ = self.outbox.try_send(Inject::Frame(pong));
                 }
                 Step::Close { len, code } => {
                     let header_len = parse_header(&self.buf.data()[pos..pos + len])
@@ -162,7 +158,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                     if self.shared.close_forwarded(self.sender) {
                         // Both closes are through: end both TCP connections (RFC 6455 §7.1.1).
                         self.finish_dst().await;
-                        let _ = self.outbox.send(Inject::Fin).await;
+                        self.outbox.post_fin();
                     }
                 }
                 Step::Discard {
@@ -187,8 +183,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                     self.shared.closed_by(Closer::Wsgate);
                     tracing::debug!(route = %self.route.route, sender = ?self.sender, %violation, "protocol violation");
                     // The sender gets the RFC code, written by the other pump between frames.
-                    let close = ControlFrame::close(violation.close_code(), self.sender);
-                    let _ = self.outbox.send(Inject::Close(close)).await;
+                    self.outbox.post_close(violation.close_code());
                     if mid_frame {
                         self.abort_dst().await;
                     } else {
@@ -224,19 +219,19 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         }
     }
 
-    async fn write_injected(&mut self, inject: Inject) {
-        match inject {
-            Inject::Frame(frame) => {
-                let written = write_all(&mut self.dst, frame.as_bytes(), self.write_timeout).await;
-                self.after_write(written).await;
-            }
-            Inject::Close(frame) => {
+    async fn write_mail(&mut self, mail: Mail) {
+        let receiver = other(self.sender);
+        let frame = match mail {
+            Mail::Pong(payload) => ControlFrame::new(OpCode::Pong, payload.as_bytes(), receiver),
+            Mail::Ping(token) => ControlFrame::new(OpCode::Ping, &token.to_be_bytes(), receiver),
+            Mail::Close(code) => {
                 self.shared.closed_by(Closer::Wsgate);
-                let _ = write_all(&mut self.dst, frame.as_bytes(), self.write_timeout).await;
-                self.finish_dst().await;
+                return self.close_dst(code).await;
             }
-            Inject::Fin => self.finish_dst().await,
-        }
+            Mail::Fin | Mail::Gone => return self.finish_dst().await,
+        };
+        let written = write_all(&mut self.dst, frame.as_bytes(), self.write_timeout).await;
+        self.after_write(written).await;
     }
 
     async fn after_write(&mut self, written: Written) {
@@ -251,8 +246,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                 // The receiver stopped reading: cut it, and tell our sender it went away.
                 tracing::debug!(route = %self.route.route, receiver = ?other(self.sender), "write_timeout");
                 self.abort_dst().await;
-                let close = ControlFrame::close(away_code(other(self.sender)), self.sender);
-                let _ = self.outbox.try_send(Inject::Close(close));
+                self.outbox.post_close(away_code(other(self.sender)));
             }
         }
     }
@@ -295,6 +289,12 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         self.dst.reset_on_close();
         self.finish_dst().await;
         self.shared.cut.notify_one();
+    }
+}
+
+impl<R, W> Drop for Pump<'_, R, W> {
+    fn drop(&mut self) {
+        self.outbox.hang_up();
     }
 }
 

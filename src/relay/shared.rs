@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::mailbox::Mailbox;
 use crate::proto::tracker::Sender;
 
 pub(super) struct Shared {
@@ -27,6 +28,8 @@ pub(super) struct Shared {
     /// Close code each side sent (`NO_CODE` none yet, 1005 for an empty close).
     close_code: [AtomicU32; 2],
     first_closer: AtomicU8,
+    /// What the pump writing toward each side is asked to write, by that side.
+    mail: [Mailbox; 2],
 }
 
 const NO_CODE: u32 = u32::MAX;
@@ -76,6 +79,7 @@ impl Shared {
             bytes: [AtomicU64::new(0), AtomicU64::new(0)],
             close_code: [AtomicU32::new(NO_CODE), AtomicU32::new(NO_CODE)],
             first_closer: AtomicU8::new(0),
+            mail: [Mailbox::new(), Mailbox::new()],
         }
     }
 
@@ -131,6 +135,11 @@ impl Shared {
         self.close_seen[index(sender)].store(true, Ordering::SeqCst);
         self.closing.notify_one();
         self.close_seen[index(other(sender))].load(Ordering::SeqCst)
+    }
+
+    /// The mailbox of the pump that writes toward `side`.
+    pub(super) fn toward(&self, side: Sender) -> &Mailbox {
+        &self.mail[index(side)]
     }
 
     pub(super) fn now_ms(&self) -> u64 {

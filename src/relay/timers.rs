@@ -3,26 +3,19 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc::WeakSender;
-
-use super::control::{ControlFrame, Inject};
 use super::shared::Shared;
 use crate::config::Keepalive;
 use crate::drain::DrainSignal;
-use crate::proto::frame::OpCode;
 use crate::proto::tracker::Sender;
 
 /// On shutdown, at this tunnel's random moment of the drain window, the client gets a close frame
 /// (written by the upstream -> client pump between frames). Its close reply then reaches the upstream
 /// as an ordinary relayed close, so nothing the client sent before it is lost. Never completes.
-pub(super) async fn drain_close(mut drain: DrainSignal, to_client: WeakSender<Inject>) {
+pub(super) async fn drain_close(mut drain: DrainSignal, shared: &Shared) {
     let plan = drain.started().await;
     let at = plan.started + plan.spread.mul_f64(rand::random::<f64>());
     tokio::time::sleep_until(at).await;
-    if let Some(to_client) = to_client.upgrade() {
-        let close = ControlFrame::close(plan.close_code, Sender::Client);
-        let _ = to_client.send(Inject::Close(close)).await;
-    }
+    shared.toward(Sender::Client).post_close(plan.close_code);
     std::future::pending().await
 }
 
@@ -35,35 +28,12 @@ pub(super) enum Verdict {
     Idle,
 }
 
-/// The writers' inboxes, by the side they write to.
-pub(super) struct Writers {
-    pub to_client: WeakSender<Inject>,
-    pub to_upstream: WeakSender<Inject>,
-}
-
-impl Writers {
-    pub(super) fn toward(&self, side: Sender) -> Option<tokio::sync::mpsc::Sender<Inject>> {
-        match side {
-            Sender::Client => self.to_client.upgrade(),
-            Sender::Upstream => self.to_upstream.upgrade(),
-        }
-    }
-
-    /// A close frame of wsgate's own toward `side` (then FIN), written between frames.
-    pub(super) fn close(&self, side: Sender, code: u16) {
-        if let Some(tx) = self.toward(side) {
-            let _ = tx.try_send(Inject::Close(ControlFrame::close(code, side)));
-        }
-    }
-}
-
 /// Sleeps until the next deadline and acts: pings a side silent for `interval`, declares it dead when
 /// `timeout` passes with nothing heard, ends an idle tunnel. Pending forever when neither is set.
 pub(super) async fn watchdog(
     shared: &Shared,
     keepalive: Option<Keepalive>,
     idle_timeout: Option<Duration>,
-    writers: &Writers,
 ) -> Verdict {
     if keepalive.is_none() && idle_timeout.is_none() {
         return std::future::pending().await;
@@ -92,7 +62,7 @@ pub(super) async fn watchdog(
                     Some(sent) if now >= sent + ms(ka.timeout) => return Verdict::Dead(side),
                     Some(sent) => next = next.min(sent + ms(ka.timeout)),
                     None if now >= heard + ms(ka.interval) => {
-                        if send_ping(shared, writers, side) {
+                        if send_ping(shared, side) {
                             ping_sent[i] = Some(now);
                             next = next.min(now + ms(ka.timeout));
                         } else {
@@ -108,14 +78,10 @@ pub(super) async fn watchdog(
 }
 
 /// Asks the writer toward `side` for a ping carrying a fresh random token; its pong will not be relayed.
-fn send_ping(shared: &Shared, writers: &Writers, side: Sender) -> bool {
-    let Some(tx) = writers.toward(side) else {
-        return false;
-    };
+fn send_ping(shared: &Shared, side: Sender) -> bool {
     let token = rand::random::<u64>() | 1;
     shared.set_ping_token(side, token);
-    let ping = ControlFrame::new(OpCode::Ping, &token.to_be_bytes(), side);
-    tx.try_send(Inject::Frame(ping)).is_ok()
+    shared.toward(side).post_ping(token)
 }
 
 /// The code each side gets when the watchdog ends the tunnel: the live side of a dead peer gets 1001
