@@ -1,11 +1,12 @@
 //! The byte streams a tunnel runs over: plain TCP (split into owned halves, lock-free) or TLS on
 //! either leg (split with `tokio::io::split`, since one TLS session serves both directions).
 
-use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
@@ -13,20 +14,11 @@ use super::buffer::ReadBuffer;
 
 /// The writing half of a tunnel leg.
 pub trait TunnelWrite: AsyncWrite + Unpin + Send {
-    /// Writes what fits without waiting; `WouldBlock` when nothing does (or the transport cannot say).
-    fn try_write_now(&mut self, _buf: &[u8]) -> io::Result<usize> {
-        Err(io::ErrorKind::WouldBlock.into())
-    }
-
     /// Makes the connection's close a reset (TCP only; a TLS leg just closes).
     fn reset_on_close(&mut self) {}
 }
 
 impl TunnelWrite for OwnedWriteHalf {
-    fn try_write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.try_write(buf)
-    }
-
     fn reset_on_close(&mut self) {
         // A zero linger makes the close an RST; it does not block, unlike a positive linger.
         #[allow(deprecated)]
@@ -40,25 +32,30 @@ impl<T: AsyncRead + AsyncWrite + Send> TunnelWrite for WriteHalf<T> {}
 pub trait TunnelRead: AsyncRead + Unpin + Send + Sized {
     /// Reads into `buf`, taking its memory only once there is something to read where the
     /// transport can tell (plain TCP); a TLS leg must read to know, so it holds its buffer.
-    fn read_into<'a>(
-        &'a mut self,
-        buf: &'a mut ReadBuffer,
-    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
-        async move {
-            let read = self.read(buf.spare()).await;
-            finish_read(buf, read)
-        }
+    fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuffer,
+    ) -> Poll<io::Result<usize>> {
+        let mut spare = ReadBuf::new(buf.spare());
+        let read = ready!(Pin::new(&mut *self).poll_read(cx, &mut spare));
+        let read = read.map(|()| spare.filled().len());
+        Poll::Ready(finish_read(buf, read))
     }
 }
 
 impl TunnelRead for OwnedReadHalf {
-    async fn read_into(&mut self, buf: &mut ReadBuffer) -> io::Result<usize> {
+    fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuffer,
+    ) -> Poll<io::Result<usize>> {
         loop {
-            self.readable().await?;
+            ready!(self.as_ref().poll_read_ready(cx))?;
             match self.try_read(buf.spare()) {
                 // A spurious wakeup: the buffer goes back until data really arrives.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf.release_if_empty(),
-                read => return finish_read(buf, read),
+                read => return Poll::Ready(finish_read(buf, read)),
             }
         }
     }

@@ -3,7 +3,6 @@
 //! answer only the latest ping, and nothing may follow a close, so a few atomics and one waker say
 //! it all, and a tunnel holds no channel.
 
-use std::future::poll_fn;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll};
@@ -47,8 +46,8 @@ impl PingPayload {
 
 pub(super) struct Mailbox {
     flags: AtomicU8,
-    /// Locked once per answered ping, never per data frame.
-    pong: Mutex<PingPayload>,
+    /// Locked once per answered ping, never per data frame; allocated at the first one.
+    pong: Mutex<Option<Box<PingPayload>>>,
     ping_token: AtomicU64,
     close_code: AtomicU16,
     waker: AtomicWaker,
@@ -58,10 +57,7 @@ impl Mailbox {
     pub(super) fn new() -> Self {
         Mailbox {
             flags: AtomicU8::new(0),
-            pong: Mutex::new(PingPayload {
-                bytes: [0; 125],
-                len: 0,
-            }),
+            pong: Mutex::new(None),
             ping_token: AtomicU64::new(0),
             close_code: AtomicU16::new(0),
             waker: AtomicWaker::new(),
@@ -72,6 +68,12 @@ impl Mailbox {
     pub(super) fn post_pong(&self, payload: &[u8]) {
         let len = payload.len().min(125);
         if let Ok(mut pong) = self.pong.lock() {
+            let pong = pong.get_or_insert_with(|| {
+                Box::new(PingPayload {
+                    bytes: [0; 125],
+                    len: 0,
+                })
+            });
             pong.bytes[..len].copy_from_slice(&payload[..len]);
             pong.len = len as u8;
         }
@@ -110,12 +112,9 @@ impl Mailbox {
         self.waker.wake();
     }
 
-    /// Waits for the next item. Only the pump writing toward this side calls it.
-    pub(super) async fn take(&self) -> Mail {
-        poll_fn(|cx| self.poll_take(cx)).await
-    }
-
-    fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Mail> {
+    /// The next item, or a wakeup when one is posted. Only the pump writing toward this side
+    /// calls it.
+    pub(super) fn poll_take(&self, cx: &mut Context<'_>) -> Poll<Mail> {
         if let Some(mail) = self.take_now() {
             return Poll::Ready(mail);
         }
@@ -137,7 +136,13 @@ impl Mailbox {
         Some(match flag {
             FIN => Mail::Fin,
             CLOSE => Mail::Close(self.close_code.load(Ordering::Acquire)),
-            PONG => Mail::Pong(*self.pong.lock().unwrap_or_else(|e| e.into_inner())),
+            PONG => {
+                let pong = self.pong.lock().unwrap_or_else(|e| e.into_inner());
+                Mail::Pong(pong.as_deref().copied().unwrap_or(PingPayload {
+                    bytes: [0; 125],
+                    len: 0,
+                }))
+            }
             _ => Mail::Ping(self.ping_token.load(Ordering::Acquire)),
         })
     }

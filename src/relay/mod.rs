@@ -9,7 +9,10 @@ mod pump;
 mod shared;
 mod timers;
 
+use std::future::Future;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -69,7 +72,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
     let (client_rd, client_wr) = client.split();
     let (upstream_rd, upstream_wr) = upstream.split();
 
-    let c2u = Pump::new(
+    let mut c2u = Some(Pump::new(
         Sender::Client,
         client_rd,
         client_prefix,
@@ -78,8 +81,8 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
         params.write_timeout,
         &metrics,
         &shared,
-    );
-    let u2c = Pump::new(
+    ));
+    let mut u2c = Some(Pump::new(
         Sender::Upstream,
         upstream_rd,
         upstream_prefix,
@@ -88,36 +91,78 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
         params.write_timeout,
         &metrics,
         &shared,
-    );
-    let pumps = async { tokio::join!(c2u.run(), u2c.run()) };
-    tokio::pin!(pumps);
-    let grace = async {
-        shared.closing.notified().await;
-        tokio::time::sleep(params.close_grace).await;
-    };
-    // How long the pumps may still run once the tunnel is condemned.
-    let linger = tokio::select! {
-        _ = &mut pumps => None,
-        _ = grace => {
-            tracing::debug!(route = %metrics.route, "tunnel close timed out");
-            None
+    ));
+    // Both pumps, polled in place (a join would hold a second copy of each); a pump is dropped
+    // as soon as it ends, which tells the other one through its mailbox.
+    let mut pumps = |cx: &mut Context<'_>| {
+        if c2u
+            .as_mut()
+            .is_some_and(|p| Pin::new(p).poll(cx).is_ready())
+        {
+            c2u = None;
         }
-        _ = drain => None,
-        _ = shared.cut.notified() => Some(CUT_LINGER),
-        verdict = watchdog(&shared, params.keepalive, params.idle_timeout) => {
-            tracing::debug!(route = %metrics.route, ?verdict, "watchdog ends the tunnel");
-            for &(side, code) in timers::closes(verdict) {
-                shared.toward(side).post_close(code);
+        if u2c
+            .as_mut()
+            .is_some_and(|p| Pin::new(p).poll(cx).is_ready())
+        {
+            u2c = None;
+        }
+        if c2u.is_none() && u2c.is_none() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    };
+    let mut drain = pin!(drain);
+    let mut watchdog = pin!(watchdog(&shared, params.keepalive, params.idle_timeout));
+    // One timer for whichever bound applies: the close grace once closing starts, or the linger
+    // once the tunnel is condemned (a peer cut or found dead, or idle).
+    let mut timer = pin!(tokio::time::sleep(Duration::ZERO));
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut condemned = false;
+    std::future::poll_fn(|cx| {
+        // The pumps go first: what they flag during this poll is seen below.
+        if pumps(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        if !condemned {
+            // Never completes: it posts a close to the client at its moment of the drain.
+            let _ = drain.as_mut().poll(cx);
+            let linger = if shared.is_cut() {
+                Some(CUT_LINGER)
+            } else if let Poll::Ready(verdict) = watchdog.as_mut().poll(cx) {
+                tracing::debug!(route = %metrics.route, ?verdict, "watchdog ends the tunnel");
+                for &(side, code) in timers::closes(verdict) {
+                    shared.toward(side).post_close(code);
+                }
+                Some(match verdict {
+                    timers::Verdict::Dead(_) => CUT_LINGER,
+                    timers::Verdict::Idle => params.close_grace,
+                })
+            } else {
+                None
+            };
+            if let Some(linger) = linger {
+                condemned = true;
+                deadline = Some(tokio::time::Instant::now() + linger);
+            } else if deadline.is_none() && shared.is_closing() {
+                deadline = Some(tokio::time::Instant::now() + params.close_grace);
             }
-            Some(match verdict {
-                timers::Verdict::Dead(_) => CUT_LINGER,
-                timers::Verdict::Idle => params.close_grace,
-            })
         }
-    };
-    if let Some(linger) = linger {
-        let _ = tokio::time::timeout(linger, &mut pumps).await;
-    }
+        if let Some(at) = deadline {
+            if timer.deadline() != at {
+                timer.as_mut().reset(at);
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                if !condemned {
+                    tracing::debug!(route = %metrics.route, "tunnel close timed out");
+                }
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
+    })
+    .await;
 
     metrics.active.dec();
     let duration = started.elapsed();

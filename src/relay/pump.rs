@@ -1,10 +1,19 @@
 //! One direction of a tunnel: reads its sender, feeds the tracker, writes validated runs to the
-//! receiver with one write each, and writes control frames asked for by the other pump between frames.
+//! receiver with one write each, and writes control frames asked for through its mailbox between
+//! frames.
+//!
+//! A hand-written state machine rather than an `async fn`: an idle tunnel is two of these plus a
+//! few timers, and a future nesting the read, the walk and every kind of write would be several
+//! times larger than the state it needs (see README "Performance").
 
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
+use tokio::time::Sleep;
 
 use super::buffer::ReadBuffer;
 use super::control::ControlFrame;
@@ -16,12 +25,32 @@ use crate::proto::close::code_label;
 use crate::proto::frame::{control_payload, parse_header, OpCode};
 use crate::proto::tracker::{Limits, Sender, Step, Tracker};
 
+/// Reads one poll may do before yielding: a sender that never runs dry must not starve the other
+/// direction, which is polled by the same task.
+const READS_PER_POLL: u32 = 16;
+
 pub(super) struct Pump<'a, R, W> {
     sender: Sender,
     src: R,
     dst: W,
     tracker: Tracker,
     buf: ReadBuffer,
+    /// Bytes of `buf` to write to `dst` before anything else happens.
+    out: Range<usize>,
+    /// Bytes of `buf` the tracker has walked; dropped once `out` is written.
+    walked: usize,
+    /// What follows once `out` is written.
+    then: Then,
+    /// The walk stopped before the end of the buffered bytes (at a close frame).
+    unwalked: bool,
+    /// A control frame of wsgate's own being written, after `out`; boxed, as most tunnels
+    /// never write one until their end.
+    control: Option<Box<Control>>,
+    /// Armed while a write waits on a full socket; kept for reuse.
+    stall: Option<Pin<Box<Sleep>>>,
+    stalled: bool,
+    /// `dst` must still be shut down.
+    shutdown_pending: bool,
     /// What the rest of the tunnel asks us to write to `dst`.
     inbox: &'a Mailbox,
     inbox_closed: bool,
@@ -36,6 +65,33 @@ pub(super) struct Pump<'a, R, W> {
     write_timeout: Duration,
 }
 
+/// What happens once the bytes walked so far are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    Continue,
+    /// The sender's close frame went out.
+    CloseForwarded,
+    /// The sender broke a rule; `mid_frame` when part of the bad frame went out.
+    Violation {
+        mid_frame: bool,
+    },
+}
+
+struct Control {
+    frame: ControlFrame,
+    written: usize,
+    /// A close frame: the receiver's connection is shut down after it.
+    then_finish: bool,
+}
+
+enum Written {
+    All,
+    /// The connection failed.
+    Broken,
+    /// Nothing could be written for `write_timeout`.
+    Stalled,
+}
+
 impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
@@ -48,12 +104,20 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         route: &'a RouteMetrics,
         shared: &'a Shared,
     ) -> Self {
-        Pump {
+        let mut pump = Pump {
             sender,
             src,
             dst,
             tracker: Tracker::new(sender, limits),
             buf: ReadBuffer::with_prefix(&prefix),
+            out: 0..0,
+            walked: 0,
+            then: Then::Continue,
+            unwalked: false,
+            control: None,
+            stall: None,
+            stalled: false,
+            shutdown_pending: false,
             inbox: shared.toward(other(sender)),
             inbox_closed: false,
             outbox: shared.toward(sender),
@@ -63,46 +127,100 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
             src_done: false,
             dst_done: false,
             write_timeout,
+        };
+        if pump.buf.filled() > 0 {
+            pump.walk();
         }
+        pump
     }
 
-    pub(super) async fn run(mut self) {
-        if self.buf.filled() > 0 {
-            self.process().await;
-        }
+    /// Runs until the sender is done and nothing more can be written to the receiver.
+    fn poll_pump(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut reads = 0;
         loop {
+            // Everything the last walk let through goes out before anything else happens: no
+            // read meanwhile, so a receiver that does not read stops its sender (backpressure).
+            if !self.out.is_empty() {
+                let written = ready!(self.poll_write_out(cx));
+                self.after_write(written);
+            }
+            if self.walked > 0 {
+                self.buf.consume(self.walked);
+                self.walked = 0;
+            }
+            match std::mem::replace(&mut self.then, Then::Continue) {
+                Then::Continue => {}
+                Then::CloseForwarded => {
+                    if self.shared.close_forwarded(self.sender) {
+                        // Both closes are through: end both TCP connections (RFC 6455 §7.1.1).
+                        self.finish_dst();
+                        self.outbox.post_fin();
+                    }
+                }
+                Then::Violation { mid_frame: true } => self.abort_dst(),
+                Then::Violation { mid_frame: false } => self.close_dst(away_code(self.sender)),
+            }
+            if self.control.is_some() {
+                let written = ready!(self.poll_write_control(cx));
+                let then_finish = self.control.take().is_some_and(|c| c.then_finish);
+                self.after_write(written);
+                if then_finish {
+                    self.finish_dst();
+                }
+            }
+            if self.shutdown_pending {
+                let _ = ready!(Pin::new(&mut self.dst).poll_shutdown(cx));
+                self.shutdown_pending = false;
+            }
+            if self.unwalked {
+                self.walk();
+                continue;
+            }
             let inject_ready =
                 self.tracker.at_frame_boundary() && !self.dst_done && !self.inbox_closed;
-            tokio::select! {
-                biased;
-                mail = self.inbox.take(), if inject_ready => match mail {
-                    // The other pump ended: nobody will ask us to write any more. (Without this
-                    // flag a closed inbox would win every biased select and starve the read.)
-                    Mail::Gone if self.src_done => return,
-                    Mail::Gone => self.inbox_closed = true,
-                    mail => self.write_mail(mail).await,
-                },
-                read = self.src.read_into(&mut self.buf), if !self.src_done => match read {
-                    Ok(0) | Err(_) => self.on_src_end().await,
-                    Ok(_) => self.process().await,
-                },
-                else => return,
+            if inject_ready {
+                if let Poll::Ready(mail) = self.inbox.poll_take(cx) {
+                    match mail {
+                        // The other pump ended: nobody will ask us to write any more.
+                        Mail::Gone if self.src_done => return Poll::Ready(()),
+                        Mail::Gone => self.inbox_closed = true,
+                        mail => self.take_mail(mail),
+                    }
+                    continue;
+                }
             }
-            if self.src_done && self.dst_done {
-                return;
+            if !self.src_done {
+                if let Poll::Ready(read) = self.src.poll_read_into(cx, &mut self.buf) {
+                    match read {
+                        Ok(0) | Err(_) => self.on_src_end(),
+                        Ok(_) => self.walk(),
+                    }
+                    reads += 1;
+                    if reads == READS_PER_POLL {
+                        // Let the other direction and other tunnels run.
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    continue;
+                }
             }
+            if self.src_done && (self.dst_done || self.inbox_closed) {
+                return Poll::Ready(());
+            }
+            return Poll::Pending;
         }
     }
 
-    /// Walks the buffered bytes frame by frame; consecutive valid bytes go out in one write.
-    async fn process(&mut self) {
+    /// Walks the buffered bytes frame by frame. What passes is gathered at the front of the
+    /// buffer as `out` (moved only when a frame in between is dropped), for one write.
+    fn walk(&mut self) {
+        self.unwalked = false;
         let whole_limit = self.buf.capacity();
         let filled = self.buf.filled();
-        let mut pos = 0;
-        let mut run = 0;
+        let (mut pos, mut out) = (self.walked, self.out.end);
         let mut data = false;
         let (mut frames, mut bytes) = (0u64, 0u64);
-        while !self.dst_done && pos < filled {
+        while !self.dst_done && pos < filled && self.then == Then::Continue {
             match self
                 .tracker
                 .step(&mut self.buf.data_mut()[pos..], whole_limit)
@@ -111,6 +229,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                 Step::Forward { len, done } => {
                     // Only data frames stream in pieces; control frames come whole with `done`.
                     data |= done.is_none_or(|d| !d.opcode.is_control());
+                    let mut keep = true;
                     if let Some(done) = done {
                         frames += 1;
                         bytes += done.payload_len;
@@ -118,11 +237,11 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                         if let Some(kind) = done.message_end {
                             self.counters.message(kind);
                         }
-                        if done.opcode == OpCode::Pong && self.is_own_pong(pos, len) {
-                            // It answers wsgate's keepalive ping: not relayed.
-                            self.flush(run, pos).await;
-                            run = pos + len;
-                        }
+                        // A pong answering wsgate's keepalive ping is not relayed.
+                        keep = !(done.opcode == OpCode::Pong && self.is_own_pong(pos, len));
+                    }
+                    if keep {
+                        out = self.keep(pos, len, out);
                     }
                     pos += len;
                 }
@@ -135,9 +254,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                     // A pong not yet written is replaced (RFC 6455 §5.5.3 allows answering
                     // only the latest ping).
                     self.outbox.post_pong(&self.buf.data()[payload]);
-                    self.flush(run, pos).await;
                     pos += len;
-                    run = pos;
                 }
                 Step::Close { len, code } => {
                     let header_len = parse_header(&self.buf.data()[pos..pos + len])
@@ -152,22 +269,17 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                         .close(self.sender, code.map_or("1005", code_label));
                     self.shared
                         .close_received(self.sender, code.unwrap_or(1005));
+                    out = self.keep(pos, len, out);
                     pos += len;
-                    self.flush(run, pos).await;
-                    run = pos;
-                    if self.shared.close_forwarded(self.sender) {
-                        // Both closes are through: end both TCP connections (RFC 6455 §7.1.1).
-                        self.finish_dst().await;
-                        self.outbox.post_fin();
-                    }
+                    self.then = Then::CloseForwarded;
+                    // What follows is walked (and discarded) once the close is written.
+                    self.unwalked = pos < filled;
                 }
                 Step::Discard {
                     len,
                     first_after_close,
                 } => {
-                    self.flush(run, pos).await;
                     pos += len;
-                    run = pos;
                     if first_after_close {
                         self.route.violation(self.sender, "data_after_close");
                     }
@@ -176,31 +288,33 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                     violation,
                     mid_frame,
                 } => {
-                    self.flush(run, pos).await;
-                    run = filled;
                     pos = filled;
                     self.route.violation(self.sender, violation.kind());
                     self.shared.closed_by(Closer::Wsgate);
                     tracing::debug!(route = %self.route.route, sender = ?self.sender, %violation, "protocol violation");
                     // The sender gets the RFC code, written by the other pump between frames.
                     self.outbox.post_close(violation.close_code());
-                    if mid_frame {
-                        self.abort_dst().await;
-                    } else {
-                        self.close_dst(away_code(self.sender)).await;
-                    }
+                    self.then = Then::Violation { mid_frame };
                 }
             }
         }
         if self.dst_done {
             // Nothing more goes to the receiver: drop what is buffered.
-            run = filled;
             pos = filled;
+            out = self.out.start;
         }
-        self.flush(run, pos).await;
-        self.buf.consume(pos);
+        self.out.end = out;
+        self.walked = pos;
         self.shared.heard(self.sender, data);
         self.shared.add_traffic(self.sender, frames, bytes);
+    }
+
+    /// Moves the frame at `pos` to the end of the output (a no-op unless something was dropped).
+    fn keep(&mut self, pos: usize, len: usize, out: usize) -> usize {
+        if pos != out {
+            self.buf.data_mut().copy_within(pos..pos + len, out);
+        }
+        out + len
     }
 
     fn is_own_pong(&self, pos: usize, len: usize) -> bool {
@@ -211,84 +325,134 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         }
     }
 
-    async fn flush(&mut self, from: usize, to: usize) {
-        if from < to && !self.dst_done {
-            let bytes = &self.buf.data()[from..to];
-            let written = write_all(&mut self.dst, bytes, self.write_timeout).await;
-            self.after_write(written).await;
-        }
-    }
-
-    async fn write_mail(&mut self, mail: Mail) {
+    fn take_mail(&mut self, mail: Mail) {
         let receiver = other(self.sender);
         let frame = match mail {
             Mail::Pong(payload) => ControlFrame::new(OpCode::Pong, payload.as_bytes(), receiver),
             Mail::Ping(token) => ControlFrame::new(OpCode::Ping, &token.to_be_bytes(), receiver),
             Mail::Close(code) => {
                 self.shared.closed_by(Closer::Wsgate);
-                return self.close_dst(code).await;
+                return self.close_dst(code);
             }
-            Mail::Fin | Mail::Gone => return self.finish_dst().await,
+            Mail::Fin | Mail::Gone => return self.finish_dst(),
         };
-        let written = write_all(&mut self.dst, frame.as_bytes(), self.write_timeout).await;
-        self.after_write(written).await;
+        self.control = Some(Box::new(Control {
+            frame,
+            written: 0,
+            then_finish: false,
+        }));
     }
 
-    async fn after_write(&mut self, written: Written) {
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Written> {
+        while !self.out.is_empty() && !self.dst_done {
+            let bytes = &self.buf.data()[self.out.clone()];
+            match ready!(poll_write(
+                &mut self.dst,
+                cx,
+                bytes,
+                &mut self.stall,
+                &mut self.stalled,
+                self.write_timeout
+            )) {
+                Ok(n) => self.out.start += n,
+                Err(written) => {
+                    self.out = 0..0;
+                    return Poll::Ready(written);
+                }
+            }
+        }
+        self.out = 0..0;
+        Poll::Ready(Written::All)
+    }
+
+    fn poll_write_control(&mut self, cx: &mut Context<'_>) -> Poll<Written> {
+        let Some(control) = self.control.as_mut() else {
+            return Poll::Ready(Written::All);
+        };
+        while control.written < control.frame.as_bytes().len() && !self.dst_done {
+            let bytes = &control.frame.as_bytes()[control.written..];
+            match ready!(poll_write(
+                &mut self.dst,
+                cx,
+                bytes,
+                &mut self.stall,
+                &mut self.stalled,
+                self.write_timeout
+            )) {
+                Ok(n) => control.written += n,
+                Err(written) => return Poll::Ready(written),
+            }
+        }
+        Poll::Ready(Written::All)
+    }
+
+    fn after_write(&mut self, written: Written) {
         match written {
             Written::All => {}
             Written::Broken => {
                 self.dst_done = true;
-                self.shared.closing.notify_one();
+                self.shared.start_closing();
             }
             Written::Stalled => {
                 self.shared.closed_by(Closer::Wsgate);
                 // The receiver stopped reading: cut it, and tell our sender it went away.
                 tracing::debug!(route = %self.route.route, receiver = ?other(self.sender), "write_timeout");
-                self.abort_dst().await;
+                self.abort_dst();
                 self.outbox.post_close(away_code(other(self.sender)));
             }
         }
     }
 
     /// The sender closed its TCP connection (or it broke).
-    async fn on_src_end(&mut self) {
+    fn on_src_end(&mut self) {
         self.src_done = true;
-        self.shared.closing.notify_one();
+        self.shared.start_closing();
         if self.tracker.is_closed_or_failed() {
             // Its close frame (or our answer to its violation) already went out: pass the FIN on.
-            self.finish_dst().await;
+            self.finish_dst();
         } else if !self.tracker.at_frame_boundary() {
-            self.abort_dst().await;
+            self.abort_dst();
         } else {
             // Gone without a close frame: the receiver still gets a proper one.
-            self.close_dst(away_code(self.sender)).await;
+            self.close_dst(away_code(self.sender));
         }
     }
 
     /// Writes a close frame of wsgate's own to the receiver, then FIN.
-    async fn close_dst(&mut self, code: u16) {
-        if !self.dst_done {
-            let frame = ControlFrame::close(code, other(self.sender));
-            let _ = write_all(&mut self.dst, frame.as_bytes(), self.write_timeout).await;
+    fn close_dst(&mut self, code: u16) {
+        if self.dst_done {
+            return self.finish_dst();
         }
-        self.finish_dst().await;
+        self.control = Some(Box::new(Control {
+            frame: ControlFrame::close(code, other(self.sender)),
+            written: 0,
+            then_finish: true,
+        }));
     }
 
-    async fn finish_dst(&mut self) {
+    fn finish_dst(&mut self) {
         if !self.dst_done {
             self.dst_done = true;
-            let _ = self.dst.shutdown().await;
+            self.shutdown_pending = true;
         }
-        self.shared.closing.notify_one();
+        self.shared.start_closing();
     }
 
     /// A rule broke after part of a frame went out: no close frame can follow, so the receiver's
     /// connection is cut (RST when the socket is dropped).
-    async fn abort_dst(&mut self) {
+    fn abort_dst(&mut self) {
         self.dst.reset_on_close();
-        self.finish_dst().await;
-        self.shared.cut.notify_one();
+        self.control = None;
+        self.finish_dst();
+        self.shared.cut();
+    }
+}
+
+impl<R: TunnelRead, W: TunnelWrite> Future for Pump<'_, R, W> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().poll_pump(cx)
     }
 }
 
@@ -298,29 +462,37 @@ impl<R, W> Drop for Pump<'_, R, W> {
     }
 }
 
-enum Written {
-    All,
-    /// The connection failed.
-    Broken,
-    /// Nothing could be written for `write_timeout`.
-    Stalled,
-}
-
-/// Writes all of `bytes`. The timer is armed only when the socket buffer is full, so the common
-/// case costs one non-blocking write and no timer.
-async fn write_all(dst: &mut impl TunnelWrite, bytes: &[u8], timeout: Duration) -> Written {
-    let done = match dst.try_write_now(bytes) {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-        Err(_) => return Written::Broken,
-    };
-    if done == bytes.len() {
-        return Written::All;
-    }
-    match tokio::time::timeout(timeout, dst.write_all(&bytes[done..])).await {
-        Ok(Ok(())) => Written::All,
-        Ok(Err(_)) => Written::Broken,
-        Err(_) => Written::Stalled,
+/// Writes some of `bytes`. The timer is armed only when the socket buffer is full, and fires when
+/// nothing more could be written for `timeout` since.
+fn poll_write(
+    dst: &mut impl TunnelWrite,
+    cx: &mut Context<'_>,
+    bytes: &[u8],
+    stall: &mut Option<Pin<Box<Sleep>>>,
+    stalled: &mut bool,
+    timeout: Duration,
+) -> Poll<Result<usize, Written>> {
+    match Pin::new(dst).poll_write(cx, bytes) {
+        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Err(Written::Broken)),
+        Poll::Ready(Ok(n)) => {
+            *stalled = false;
+            Poll::Ready(Ok(n))
+        }
+        Poll::Pending => {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let timer = stall.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if !*stalled {
+                *stalled = true;
+                timer.as_mut().reset(deadline);
+            }
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    *stalled = false;
+                    Poll::Ready(Err(Written::Stalled))
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        }
     }
 }
 

@@ -4,7 +4,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::mailbox::Mailbox;
@@ -12,9 +11,11 @@ use crate::proto::tracker::Sender;
 
 pub(super) struct Shared {
     close_seen: [AtomicBool; 2],
-    pub(super) closing: Notify,
+    /// Closing has started: the close grace runs. (Flags, not wakeups: the pumps that raise them
+    /// run in the tunnel's own task, which looks at them right after polling the pumps.)
+    closing: AtomicBool,
     /// A peer's connection was cut (mid-frame violation, write timeout): the tunnel ends shortly.
-    pub(super) cut: Notify,
+    cut: AtomicBool,
     started: Instant,
     /// Milliseconds since `started` when each side last sent bytes.
     last_heard: [AtomicU64; 2],
@@ -69,8 +70,8 @@ impl Shared {
     pub(super) fn new() -> Self {
         Shared {
             close_seen: [AtomicBool::new(false), AtomicBool::new(false)],
-            closing: Notify::new(),
-            cut: Notify::new(),
+            closing: AtomicBool::new(false),
+            cut: AtomicBool::new(false),
             started: Instant::now(),
             last_heard: [AtomicU64::new(0), AtomicU64::new(0)],
             last_data: AtomicU64::new(0),
@@ -133,8 +134,24 @@ impl Shared {
     pub(super) fn close_forwarded(&self, sender: Sender) -> bool {
         // SeqCst: when both closes cross, at least one pump must see the other's flag.
         self.close_seen[index(sender)].store(true, Ordering::SeqCst);
-        self.closing.notify_one();
+        self.start_closing();
         self.close_seen[index(other(sender))].load(Ordering::SeqCst)
+    }
+
+    pub(super) fn start_closing(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn cut(&self) {
+        self.cut.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::Relaxed)
     }
 
     /// The mailbox of the pump that writes toward `side`.
