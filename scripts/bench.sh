@@ -218,6 +218,10 @@ log "targets: ${URL[*]}"
 if wanted idle; then
   log "idle: $IDLE connections per proxy, then wsgate alone at $SCALE"
   for p in "${PROXIES[@]}"; do idle "$p" "$IDLE" idle; done
+  # The scale round on a fresh wsgate too, so that its RSS per tunnel counts from a clean heap.
+  kill "${PID[wsgate]}"
+  wait "${PID[wsgate]}" 2>/dev/null || true
+  start_wsgate
   idle wsgate "$SCALE" scale
 fi
 
