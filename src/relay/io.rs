@@ -50,12 +50,19 @@ impl TunnelRead for OwnedReadHalf {
         cx: &mut Context<'_>,
         buf: &mut ReadBuffer,
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.as_ref().poll_read_ready(cx))?;
-            match self.try_read(buf.spare()) {
-                // A spurious wakeup: the buffer goes back until data really arrives.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => buf.release_if_empty(),
-                read => return Poll::Ready(finish_read(buf, read)),
+        ready!(self.as_ref().poll_read_ready(cx))?;
+        // Through `poll_read`, not `try_read`: a short read then marks the socket drained, which
+        // saves the recv that would only say EAGAIN.
+        let mut spare = ReadBuf::new(buf.spare());
+        match Pin::new(&mut *self).poll_read(cx, &mut spare) {
+            Poll::Ready(read) => {
+                let read = read.map(|()| spare.filled().len());
+                Poll::Ready(finish_read(buf, read))
+            }
+            // A spurious wakeup: the buffer goes back until data really arrives.
+            Poll::Pending => {
+                buf.release_if_empty();
+                Poll::Pending
             }
         }
     }

@@ -20,7 +20,7 @@ use super::control::ControlFrame;
 use super::io::{TunnelRead, TunnelWrite};
 use super::mailbox::{Mail, Mailbox};
 use super::shared::{other, Closer, Shared};
-use crate::metrics::{DirectionMetrics, RouteMetrics};
+use crate::metrics::{DirectionMetrics, FrameTally, RouteMetrics};
 use crate::proto::close::code_label;
 use crate::proto::frame::{control_payload, parse_header, OpCode};
 use crate::proto::tracker::{Limits, Sender, Step, Tracker};
@@ -220,6 +220,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         let (mut pos, mut out) = (self.walked, self.out.end);
         let mut data = false;
         let (mut frames, mut bytes) = (0u64, 0u64);
+        let mut tally = FrameTally::default();
         while !self.dst_done && pos < filled && self.then == Then::Continue {
             match self
                 .tracker
@@ -233,9 +234,9 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                     if let Some(done) = done {
                         frames += 1;
                         bytes += done.payload_len;
-                        self.counters.frame(done.opcode, done.payload_len);
+                        tally.frame(done.opcode, done.payload_len);
                         if let Some(kind) = done.message_end {
-                            self.counters.message(kind);
+                            tally.message(kind);
                         }
                         // A pong answering wsgate's keepalive ping is not relayed.
                         keep = !(done.opcode == OpCode::Pong && self.is_own_pong(pos, len));
@@ -249,7 +250,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                     let payload = pos + payload.start..pos + payload.end;
                     frames += 1;
                     bytes += payload.len() as u64;
-                    self.counters.frame(OpCode::Ping, payload.len() as u64);
+                    tally.frame(OpCode::Ping, payload.len() as u64);
                     self.counters.pings_answered.inc();
                     // A pong not yet written is replaced (RFC 6455 §5.5.3 allows answering
                     // only the latest ping).
@@ -263,8 +264,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                         .map_or(len, |(_, header_len)| header_len);
                     frames += 1;
                     bytes += (len - header_len) as u64;
-                    self.counters
-                        .frame(OpCode::Close, (len - header_len) as u64);
+                    tally.frame(OpCode::Close, (len - header_len) as u64);
                     self.route
                         .close(self.sender, code.map_or("1005", code_label));
                     self.shared
@@ -305,6 +305,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         }
         self.out.end = out;
         self.walked = pos;
+        self.counters.record(&tally);
         self.shared.heard(self.sender, data);
         self.shared.add_traffic(self.sender, frames, bytes);
     }
