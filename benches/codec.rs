@@ -37,7 +37,8 @@ fn frames(sender: Sender, size: usize, count: usize) -> Vec<u8> {
     };
     let mut out = Vec::with_capacity(count * (size + MAX_HEADER_LEN));
     for i in 0..count {
-        let mask = (sender == Sender::Client).then(|| (i as u32).wrapping_mul(0x9E37_79B9).to_be_bytes());
+        let mask =
+            (sender == Sender::Client).then(|| (i as u32).wrapping_mul(0x9E37_79B9).to_be_bytes());
         let header = FrameHeader {
             fin: true,
             rsv: 0,
@@ -84,7 +85,10 @@ fn walk(sender: Sender, buf: &mut [u8]) -> usize {
 }
 
 fn codec(c: &mut Criterion) {
-    for (sender, kind) in [(Sender::Client, "client_text"), (Sender::Upstream, "upstream_binary")] {
+    for (sender, kind) in [
+        (Sender::Client, "client_text"),
+        (Sender::Upstream, "upstream_binary"),
+    ] {
         for (size, label) in SIZES {
             let count = (BATCH_BYTES / size).max(16);
             let mut buf = frames(sender, size, count);
