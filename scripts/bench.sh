@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: wsgate against a direct connection, nginx and HAProxy, in one run on this machine.
 #
-#   scripts/bench.sh            # the full run (about 7 minutes); the table goes to stdout
+#   scripts/bench.sh            # the full run (about 8 minutes); the table goes to stdout
 #   scripts/bench.sh --smoke    # every mode once, briefly (what .ci/run does): checks the script works
 #   ONLY=idle,handshakes scripts/bench.sh   # some of idle, throughput, latency, handshakes (profiling)
 #
@@ -234,16 +234,20 @@ wanted throughput && for run in $(seq "$RUNS"); do
   done
 done
 
-wanted latency && log "latency: 1 connection, 32 B ping-pong, then 2,000 msg/s fixed rate"
-wanted latency && for t in "${TARGETS[@]}"; do
-  record "$t" 1 latency --url "${URL[$t]}" --size 32 --duration "$DURATION"
-  record "$t" 1 latency --url "${URL[$t]}" --size 32 --duration "$DURATION" --rate 2000
+wanted latency && log "latency: 1 connection, 32 B ping-pong, then 2,000 msg/s fixed rate; $RUNS interleaved runs"
+wanted latency && for run in $(seq "$RUNS"); do
+  for t in "${TARGETS[@]}"; do
+    record "$t" "$run" latency --url "${URL[$t]}" --size 32 --duration "$DURATION"
+    record "$t" "$run" latency --url "${URL[$t]}" --size 32 --duration "$DURATION" --rate 2000
+  done
 done
 
-wanted handshakes && log "handshake rate: 16 workers"
-wanted handshakes && for t in "${TARGETS[@]}"; do
-  record "$t" 1 handshakes --url "${URL[$t]}" --concurrency 16 --duration "$DURATION"
-  sleep 1
+wanted handshakes && log "handshake rate: 16 workers; $RUNS interleaved runs"
+wanted handshakes && for run in $(seq "$RUNS"); do
+  for t in "${TARGETS[@]}"; do
+    record "$t" "$run" handshakes --url "${URL[$t]}" --concurrency 16 --duration "$DURATION"
+    sleep 1
+  done
 done
 
 python3 scripts/bench/report.py "$RESULTS" | tee "$OUT/table.txt"

@@ -20,6 +20,11 @@ struct Cli {
     /// Log format; the level comes from RUST_LOG (default: info).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Worker threads (like nginx's worker_processes): default, one per CPU this process may use
+    /// (its affinity mask and cgroup quota). With 1, one thread runs everything, with no
+    /// cross-thread handoffs.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -47,12 +52,12 @@ fn main() -> ExitCode {
         Some(Command::Check) => check(cli.config.as_deref()),
         Some(Command::Demo) => {
             let config = demo_config(cli.config.as_deref());
-            run(config, cli.config, true)
+            run(config, cli.config, true, cli.threads)
         }
         None => {
             let path = cli.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
             let config = Config::load(&path).map_err(|e| (path.display().to_string(), e));
-            run(config, Some(path), false)
+            run(config, Some(path), false, cli.threads)
         }
     }
 }
@@ -60,8 +65,10 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: a log file or journald must not get escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -108,6 +115,7 @@ fn run(
     config: Result<Config, (String, ConfigError)>,
     path: Option<PathBuf>,
     demo: bool,
+    threads: Option<u16>,
 ) -> ExitCode {
     let config = match config {
         Ok(config) => config,
@@ -116,7 +124,7 @@ fn run(
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match build_runtime(threads) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("wsgate: cannot start the runtime: {e}");
@@ -124,6 +132,25 @@ fn run(
         }
     };
     runtime.block_on(serve(config, path, demo))
+}
+
+/// One thread gets tokio's current-thread scheduler: on a single CPU it moves more frames and
+/// handshakes than a one-worker multi-thread pool (README "Performance"), which adds a handoff
+/// between the thread that polls the sockets and the one that runs the tunnels.
+fn build_runtime(threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = match threads {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    tracing::info!(threads, "starting the runtime");
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    builder.enable_all().build()
 }
 
 async fn serve(config: Config, path: Option<PathBuf>, demo: bool) -> ExitCode {

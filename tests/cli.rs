@@ -214,3 +214,44 @@ fn sigterm_and_sighup() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// `--threads 1` runs everything on one thread (tokio's current-thread scheduler), any other count
+/// a pool of that many workers; both proxy a tunnel, and the count is logged. 0 is refused.
+#[tokio::test]
+async fn threads_flag_picks_the_scheduler() {
+    let (backend, _) = echo_backend().await;
+    for threads in ["1", "3"] {
+        let port = free_port();
+        let yaml = config(backend, "{}").replacen("127.0.0.1:0", &format!("127.0.0.1:{port}"), 1);
+        let (child, lines, _) = spawn_wsgate("threads", &yaml, &["--threads", threads]);
+        let _child = KillOnDrop(child);
+        let logged = |text: String| {
+            let lines = lines.clone();
+            move || {
+                let lines = lines.lock().unwrap();
+                lines.iter().any(|l| l.contains(&text)).then_some(())
+            }
+        };
+        eventually("listening", logged("listening".into())).await;
+        eventually("thread count", logged(format!("threads={threads}"))).await;
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut ws = ws_client(addr, "/").await;
+        ws.send(Message::text(threads)).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(threads));
+        // The log is plain text when stderr is not a terminal.
+        assert!(!lines.lock().unwrap().iter().any(|l| l.contains('\x1b')));
+    }
+    let out = Command::new(BIN).args(["--threads", "0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+}
+
+/// Ends the child however the test ends, so that a failing assertion leaves no wsgate running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -12,16 +12,21 @@ TARGETS = ["direct"] + PROXIES
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     tput = defaultdict(list)
-    latency, idle, handshakes = {}, {}, {}
+    latency_runs, handshake_runs = defaultdict(list), defaultdict(list)
+    idle = {}
     for r in rows:
         if r["mode"] == "throughput":
             tput[(r["connections"], r["size"], r["target"])].append(r["msgs_per_s"])
         elif r["mode"] == "latency":
-            latency[(r["target"], r["rate"])] = r
+            latency_runs[(r["target"], r["rate"])].append(r)
         elif r["mode"] == "idle":
             idle[(r["target"], r["scenario"])] = r
         elif r["mode"] == "handshakes":
-            handshakes[r["target"]] = r["per_s"]
+            handshake_runs[r["target"]].append(r["per_s"])
+    # Latency and handshakes, like throughput, are the medians of the interleaved runs.
+    latency = {k: {q: statistics.median(r[q] for r in runs) for q in ("p50_us", "p99_us", "p999_us")}
+               for k, runs in latency_runs.items()}
+    handshakes = {t: statistics.median(v) for t, v in handshake_runs.items()}
 
     verdicts = []
     print("Throughput, messages/s echoed (median of runs); ratios to direct, and wsgate to each peer")
@@ -44,7 +49,8 @@ def main(path):
                          med["wsgate"] >= slack * best_peer))
     print()
 
-    print("Latency, 32 B ping-pong, microseconds (rate: fixed msg/s with coordinated-omission correction)")
+    print("Latency, 32 B ping-pong, microseconds, median of runs (rate: fixed msg/s with coordinated-omission"
+          " correction)")
     print(f"{'target':<10}{'rate':>8}{'p50':>9}{'p99':>9}{'p99.9':>9}{'+p99':>9}")
     for rate in sorted({r for _, r in latency}, key=lambda r: r or 0):
         direct = latency.get(("direct", rate))
@@ -79,7 +85,8 @@ def main(path):
     print()
 
     if handshakes:
-        print("Handshake rate: WebSocket sessions per second (connect, 101, one echo, close), 16 workers")
+        print("Handshake rate: WebSocket sessions per second (connect, 101, one echo, close), 16 workers,"
+              " median of runs")
         print("".join(f"{t:>11}" for t in TARGETS if t in handshakes))
         print("".join(f"{handshakes[t]:>11.0f}" for t in TARGETS if t in handshakes))
         if "wsgate" in handshakes and "nginx" in handshakes:
