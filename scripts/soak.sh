@@ -2,7 +2,7 @@
 # Soak: CONNECTIONS clients (default 1000) exchange sequence-numbered messages of random sizes through
 # wsgate for SECONDS (default 600) while the two backends are restarted alternately every 30 s.
 # Reports messages lost on connections that stayed open (must be 0), wsgate's RSS over time and the
-# protocol violations counted. Not part of `cargo test`; CI runs a short smoke (scripts/soak.sh 20 50).
+# protocol violations counted. Not part of `cargo test`; CI runs a short smoke (scripts/soak.sh 40 50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}

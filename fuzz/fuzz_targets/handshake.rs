@@ -30,7 +30,6 @@ fuzz_target!(|data: &[u8]| {
     let allowed = vec!["chat.v1".to_owned()];
     let origins = vec!["https://a.example".to_owned()];
     let deflate = vec!["permessage-deflate".to_owned()];
-    let deflate = vec!["permessage-deflate".to_owned()];
     for policy in [
         RequestPolicy {
             allowed_origins: None,
