@@ -250,4 +250,4 @@ wanted handshakes && for run in $(seq "$RUNS"); do
   done
 done
 
-python3 scripts/bench/report.py "$RESULTS" | tee "$OUT/table.txt"
+BENCH_SMOKE=$SMOKE python3 scripts/bench/report.py "$RESULTS" | tee "$OUT/table.txt"
