@@ -525,6 +525,35 @@ mod compression {
         }
     }
 
+    /// `max_frame_size` bounds the bytes on the wire; the inflated size counts only against
+    /// `max_message_size` (RFC 7692 leaves frame limits to the wire format).
+    #[test]
+    fn max_frame_size_applies_to_wire_bytes() {
+        let limits = Limits {
+            max_frame_size: 1024,
+            ..deflate_limits(1 << 20)
+        };
+        let mut c = Compress::new(Compression::best(), false);
+        let small_on_wire = compress(&mut c, &vec![b'a'; 64 << 10]);
+        assert!(small_on_wire.len() < 1024, "{}", small_on_wire.len());
+        let input = frame(Sender::Client, 0xC1, &small_on_wire);
+        let out = drive(Sender::Client, limits, &input, 4096, usize::MAX);
+        assert_eq!(out.violation, None);
+        assert_eq!(out.forwarded, input);
+
+        let mut c = Compress::new(Compression::none(), false);
+        let large_on_wire = compress(&mut c, &[b'a'; 2048]);
+        assert!(large_on_wire.len() > 1024);
+        let out = drive(
+            Sender::Client,
+            limits,
+            &frame(Sender::Client, 0xC1, &large_on_wire),
+            4096,
+            usize::MAX,
+        );
+        assert_eq!(out.violation, Some((Violation::FrameTooBig, false)));
+    }
+
     #[test]
     fn compressed_content_is_checked() {
         let mut c = Compress::new(Compression::default(), false);
