@@ -74,6 +74,10 @@ def main(path):
         kib = (r["rss_after_kib"] - r["rss_before_kib"]) / r["open"] if r["open"] else float("nan")
         per_conn[(t, scenario)] = kib
         print(f"{t:<10}{scenario:>9}{r['open']:>7}{r['rss_before_kib']:>12}{r['rss_after_kib']:>11}{kib:>10.2f}")
+    peers = [p for p in ("nginx", "haproxy") if per_conn.get((p, "idle"))]
+    if ("wsgate", "idle") in per_conn and peers:
+        print("wsgate KiB/conn as a share of: "
+              + ", ".join(f"{p} {per_conn[('wsgate', 'idle')] / per_conn[(p, 'idle')]:.2f}" for p in peers))
     if ("wsgate", "idle") in per_conn and ("haproxy", "idle") in per_conn:
         verdicts.append(("memory: wsgate KiB per idle tunnel <= HAProxy's",
                          per_conn[("wsgate", "idle")] <= per_conn[("haproxy", "idle")]))
@@ -88,8 +92,13 @@ def main(path):
     if handshakes:
         print("Handshake rate: WebSocket sessions per second (connect, 101, one echo, close), 16 workers,"
               " median of runs")
-        print("".join(f"{t:>11}" for t in TARGETS if t in handshakes))
-        print("".join(f"{handshakes[t]:>11.0f}" for t in TARGETS if t in handshakes))
+        shown = [t for t in TARGETS if t in handshakes]
+        ratios = [(f"{p}/dir", p, "direct") for p in PROXIES] + [("ws/nginx", "wsgate", "nginx"),
+                                                                   ("ws/hapx", "wsgate", "haproxy")]
+        ratios = [(label, a, b) for label, a, b in ratios if handshakes.get(a) and handshakes.get(b)]
+        print("".join(f"{t:>11}" for t in shown) + "".join(f"{label:>12}" for label, _, _ in ratios))
+        print("".join(f"{handshakes[t]:>11.0f}" for t in shown)
+              + "".join(f"{handshakes[a] / handshakes[b]:>12.2f}" for _, a, b in ratios))
         if "wsgate" in handshakes and "nginx" in handshakes:
             verdicts.append(("handshakes: wsgate's rate >= nginx's", handshakes["wsgate"] >= handshakes["nginx"]))
         print()
