@@ -245,13 +245,3 @@ async fn threads_flag_picks_the_scheduler() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
 }
-
-/// Ends the child however the test ends, so that a failing assertion leaves no wsgate running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}

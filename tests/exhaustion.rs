@@ -23,16 +23,9 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 struct Child {
-    child: std::process::Child,
+    child: KillOnDrop,
     addr: SocketAddr,
     admin: SocketAddr,
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn wsgate_child(name: &str, backend: SocketAddr, websocket: &str) -> Child {
@@ -50,7 +43,11 @@ async fn wsgate_child(name: &str, backend: SocketAddr, websocket: &str) -> Child
         std::net::TcpStream::connect(admin).ok().map(|_| ())
     })
     .await;
-    Child { child, addr, admin }
+    Child {
+        child: KillOnDrop(child),
+        addr,
+        admin,
+    }
 }
 
 async fn active(admin: SocketAddr) -> f64 {
@@ -81,7 +78,7 @@ async fn churn(addr: SocketAddr, admin: SocketAddr, count: usize, batch: usize) 
 async fn ten_thousand_abrupt_drops_leave_nothing_behind() {
     let (backend, _) = echo_backend().await;
     let gate = wsgate_child("churn", backend, "{}").await;
-    let pid = gate.child.id();
+    let pid = gate.child.0.id();
     // Where RSS lands after a round of 1,000 concurrent handshakes moves by several MiB with how
     // the allocator's arenas happen to fragment, so high-water marks are compared: two warm-up
     // rounds, then two more must not raise the mark by 5%. A leak of even 0.3 KiB per connection
@@ -182,7 +179,7 @@ async fn a_reader_that_stops_blocks_the_sender_not_wsgate_memory() {
         }
     });
     let gate = wsgate_child("backpressure", backend, "{ max_frame_size: 1MiB }").await;
-    let pid = gate.child.id();
+    let pid = gate.child.0.id();
     let before = rss_kib(pid);
     // The client upgrades and then never reads.
     let mut client = TcpStream::connect(gate.addr).await.unwrap();

@@ -453,6 +453,16 @@ pub fn spawn_wsgate(
     (child, lines, path)
 }
 
+/// A child process ended however the test ends, so that a failing assertion leaves nothing running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Sends `signal` (e.g. "-TERM") to a child process.
 pub fn signal(child: &std::process::Child, signal: &str) {
     let status = std::process::Command::new("kill")
