@@ -47,6 +47,7 @@ pub struct Metrics {
     ws_violations: IntCounterVec,
     ws_closes: IntCounterVec,
     ws_pings_answered: IntCounterVec,
+    ws_pongs_dropped: IntCounterVec,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
     upstream_connect_errors: IntCounterVec,
@@ -160,6 +161,12 @@ impl Metrics {
                 &r,
                 WS_PINGS_ANSWERED,
                 "Pings answered by wsgate itself (not forwarded).",
+                &[ROUTE, DIRECTION],
+            ),
+            ws_pongs_dropped: counter(
+                &r,
+                WS_PONGS_DROPPED,
+                "Answers to pings dropped because the sender had too many pongs pending.",
                 &[ROUTE, DIRECTION],
             ),
             http_requests: counter(
@@ -318,6 +325,14 @@ impl RouteMetrics {
             .ws_violations
             .with_label_values(&[&self.route, direction_label(sender), kind])
             .inc();
+    }
+
+    /// Pongs dropped at the mailbox's bound (a sender that pings faster than it reads).
+    pub fn pongs_dropped(&self, sender: Sender, count: u64) {
+        self.metrics
+            .ws_pongs_dropped
+            .with_label_values(&[&self.route, direction_label(sender)])
+            .inc_by(count);
     }
 
     pub fn close(&self, sender: Sender, code_label: &str) {

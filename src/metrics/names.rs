@@ -12,6 +12,7 @@ pub const WS_HANDSHAKE_DURATION: &str = "wsgate_ws_handshake_duration_seconds";
 pub const WS_PROTOCOL_VIOLATIONS: &str = "wsgate_ws_protocol_violations_total";
 pub const WS_CLOSES: &str = "wsgate_ws_closes_total";
 pub const WS_PINGS_ANSWERED: &str = "wsgate_ws_pings_answered_total";
+pub const WS_PONGS_DROPPED: &str = "wsgate_ws_pongs_dropped_total";
 pub const HTTP_REQUESTS: &str = "wsgate_http_requests_total";
 pub const HTTP_REQUEST_DURATION: &str = "wsgate_http_request_duration_seconds";
 pub const UPSTREAM_CONNECT_ERRORS: &str = "wsgate_upstream_connect_errors_total";

@@ -1,8 +1,9 @@
-//! What the rest of a tunnel asks a pump to write toward its receiver, between frames: a pong, a
-//! keepalive ping, a close of wsgate's own, a FIN. Slots, not a queue: RFC 6455 §5.5.3 lets a pong
-//! answer only the latest ping, and nothing may follow a close, so a few atomics and one waker say
-//! it all, and a tunnel holds no channel.
+//! What the rest of a tunnel asks a pump to write toward its receiver, between frames: pongs, a
+//! keepalive ping, a close of wsgate's own, a FIN. Slots and one small queue: every answered ping
+//! gets its own pong, in order, up to a bound; nothing may follow a close, so a few atomics and one
+//! waker say the rest, and a tunnel holds no channel.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll};
@@ -23,7 +24,7 @@ pub(super) enum Mail {
     Fin,
     /// A close frame with this code, then FIN.
     Close(u16),
-    /// A pong echoing the latest ping.
+    /// A pong echoing the oldest ping not yet answered.
     Pong(PingPayload),
     /// A keepalive ping carrying this token.
     Ping(u64),
@@ -44,10 +45,59 @@ impl PingPayload {
     }
 }
 
+/// Pongs owed at most, and their payload bytes at most: past either, the oldest is dropped (RFC 6455
+/// §5.5.3 lets an endpoint answer only the latest ping), so a client that pings without reading
+/// cannot make wsgate buffer without bound.
+pub(super) const MAX_PENDING_PONGS: usize = 16;
+pub(super) const MAX_PENDING_PONG_BYTES: usize = 1024;
+
+/// Pong payloads owed, oldest first, each as a length byte and its bytes. Its buffer grows to the
+/// largest burst seen (at most the bounds above) and is reused, so a ping costs no allocation once
+/// the tunnel has seen one like it.
+#[derive(Default)]
+struct Pongs {
+    bytes: VecDeque<u8>,
+    count: usize,
+    payload_bytes: usize,
+}
+
+impl Pongs {
+    /// Queues a payload; returns how many older pongs were dropped to make room.
+    fn push(&mut self, payload: &[u8]) -> u64 {
+        let mut dropped = 0;
+        while self.count == MAX_PENDING_PONGS
+            || self.payload_bytes + payload.len() > MAX_PENDING_PONG_BYTES
+        {
+            self.pop();
+            dropped += 1;
+        }
+        self.bytes.push_back(payload.len() as u8);
+        self.bytes.extend(payload);
+        self.count += 1;
+        self.payload_bytes += payload.len();
+        dropped
+    }
+
+    fn pop(&mut self) -> Option<PingPayload> {
+        let len = usize::from(self.bytes.pop_front()?);
+        let mut pong = PingPayload {
+            bytes: [0; 125],
+            len: len as u8,
+        };
+        for (slot, byte) in pong.bytes.iter_mut().zip(self.bytes.drain(..len)) {
+            *slot = byte;
+        }
+        self.count -= 1;
+        self.payload_bytes -= len;
+        Some(pong)
+    }
+}
+
 pub(super) struct Mailbox {
     flags: AtomicU8,
-    /// Locked once per answered ping, never per data frame; allocated at the first one.
-    pong: Mutex<Option<Box<PingPayload>>>,
+    /// Locked once per answered ping and once per pong written, never per data frame; its buffer
+    /// is allocated at the first ping.
+    pongs: Mutex<Pongs>,
     ping_token: AtomicU64,
     close_code: AtomicU16,
     waker: AtomicWaker,
@@ -57,27 +107,24 @@ impl Mailbox {
     pub(super) fn new() -> Self {
         Mailbox {
             flags: AtomicU8::new(0),
-            pong: Mutex::new(None),
+            pongs: Mutex::new(Pongs::default()),
             ping_token: AtomicU64::new(0),
             close_code: AtomicU16::new(0),
             waker: AtomicWaker::new(),
         }
     }
 
-    /// A pong for this ping payload; it replaces one not yet written.
-    pub(super) fn post_pong(&self, payload: &[u8]) {
-        let len = payload.len().min(125);
-        if let Ok(mut pong) = self.pong.lock() {
-            let pong = pong.get_or_insert_with(|| {
-                Box::new(PingPayload {
-                    bytes: [0; 125],
-                    len: 0,
-                })
-            });
-            pong.bytes[..len].copy_from_slice(&payload[..len]);
-            pong.len = len as u8;
-        }
+    /// A pong for this ping payload, after those not yet written; returns how many of those were
+    /// dropped to stay within the bounds.
+    pub(super) fn post_pong(&self, payload: &[u8]) -> u64 {
+        let payload = &payload[..payload.len().min(125)];
+        let dropped = self
+            .pongs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(payload);
         self.raise(PONG);
+        dropped
     }
 
     /// A keepalive ping; false when the pump is gone.
@@ -137,11 +184,16 @@ impl Mailbox {
             FIN => Mail::Fin,
             CLOSE => Mail::Close(self.close_code.load(Ordering::Acquire)),
             PONG => {
-                let pong = self.pong.lock().unwrap_or_else(|e| e.into_inner());
-                Mail::Pong(pong.as_deref().copied().unwrap_or(PingPayload {
-                    bytes: [0; 125],
-                    len: 0,
-                }))
+                let mut pongs = self.pongs.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(pong) = pongs.pop() else {
+                    // Taken with the one before: look again.
+                    drop(pongs);
+                    return self.take_now();
+                };
+                if pongs.count > 0 {
+                    self.flags.fetch_or(PONG, Ordering::AcqRel);
+                }
+                Mail::Pong(pong)
             }
             _ => Mail::Ping(self.ping_token.load(Ordering::Acquire)),
         })
@@ -165,15 +217,63 @@ mod tests {
         assert_eq!(next(&mailbox), None);
     }
 
+    fn pong(mailbox: &Mailbox) -> Option<Vec<u8>> {
+        match next(mailbox) {
+            Some(Mail::Pong(payload)) => Some(payload.as_bytes().to_vec()),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn a_later_pong_replaces_one_not_yet_written() {
+    fn every_pong_in_order() {
         let mailbox = Mailbox::new();
-        mailbox.post_pong(b"first");
-        mailbox.post_pong(b"second");
-        let Some(Mail::Pong(payload)) = next(&mailbox) else {
-            panic!("no pong");
-        };
-        assert_eq!(payload.as_bytes(), b"second");
+        for i in 0..10 {
+            assert_eq!(mailbox.post_pong(format!("payload-{i}").as_bytes()), 0);
+        }
+        for i in 0..10 {
+            assert_eq!(pong(&mailbox), Some(format!("payload-{i}").into_bytes()));
+        }
+        assert_eq!(next(&mailbox), None);
+    }
+
+    #[test]
+    fn past_the_count_bound_the_oldest_are_dropped() {
+        let mailbox = Mailbox::new();
+        let posted = MAX_PENDING_PONGS + 5;
+        let dropped: u64 = (0..posted).map(|i| mailbox.post_pong(&[i as u8])).sum();
+        assert_eq!(dropped, 5);
+        for i in 5..posted {
+            assert_eq!(pong(&mailbox), Some(vec![i as u8]));
+        }
+        assert_eq!(next(&mailbox), None);
+    }
+
+    #[test]
+    fn past_the_byte_bound_the_oldest_are_dropped() {
+        let mailbox = Mailbox::new();
+        // Eight 125-byte payloads are 1,000 bytes; a ninth would pass 1,024.
+        let mut dropped = 0;
+        for i in 0..17 {
+            dropped += mailbox.post_pong(&[i; 125]);
+        }
+        assert_eq!(dropped, 9);
+        let mut got = Vec::new();
+        while let Some(p) = pong(&mailbox) {
+            assert_eq!(p.len(), 125);
+            got.push(p[0]);
+        }
+        assert_eq!(got, (9..17).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn a_pong_posted_while_taking_is_not_lost() {
+        let mailbox = Mailbox::new();
+        mailbox.post_pong(b"a");
+        assert_eq!(pong(&mailbox), Some(b"a".to_vec()));
+        mailbox.post_pong(b"b");
+        mailbox.post_pong(b"c");
+        assert_eq!(pong(&mailbox), Some(b"b".to_vec()));
+        assert_eq!(pong(&mailbox), Some(b"c".to_vec()));
         assert_eq!(next(&mailbox), None);
     }
 

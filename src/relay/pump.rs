@@ -43,8 +43,9 @@ pub(super) struct Pump<'a, R, W> {
     then: Then,
     /// The walk stopped before the end of the buffered bytes (at a close frame).
     unwalked: bool,
-    /// A control frame of wsgate's own being written, after `out`; boxed, as most tunnels
-    /// never write one until their end.
+    /// A control frame of wsgate's own being written (while `pending`), after `out`; boxed, as
+    /// most tunnels never write one until their end, and kept once allocated, so a burst of pongs
+    /// reuses it.
     control: Option<Box<Control>>,
     /// Armed while a write waits on a full socket; kept for reuse.
     stall: Option<Pin<Box<Sleep>>>,
@@ -79,6 +80,7 @@ enum Then {
 
 struct Control {
     frame: ControlFrame,
+    pending: bool,
     written: usize,
     /// A close frame: the receiver's connection is shut down after it.
     then_finish: bool,
@@ -160,9 +162,12 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                 Then::Violation { mid_frame: true } => self.abort_dst(),
                 Then::Violation { mid_frame: false } => self.close_dst(away_code(self.sender)),
             }
-            if self.control.is_some() {
+            if self.control.as_ref().is_some_and(|c| c.pending) {
                 let written = ready!(self.poll_write_control(cx));
-                let then_finish = self.control.take().is_some_and(|c| c.then_finish);
+                let then_finish = self.control.as_mut().is_some_and(|c| {
+                    c.pending = false;
+                    c.then_finish
+                });
                 self.after_write(written);
                 if then_finish {
                     self.finish_dst();
@@ -252,9 +257,12 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                     bytes += payload.len() as u64;
                     tally.frame(OpCode::Ping, payload.len() as u64);
                     self.counters.pings_answered.inc();
-                    // A pong not yet written is replaced (RFC 6455 §5.5.3 allows answering
-                    // only the latest ping).
-                    self.outbox.post_pong(&self.buf.data()[payload]);
+                    // Each ping its own pong, in order; past the mailbox's bound the oldest go
+                    // (RFC 6455 §5.5.3 allows answering only the latest ping).
+                    let dropped = self.outbox.post_pong(&self.buf.data()[payload]);
+                    if dropped > 0 {
+                        self.route.pongs_dropped(self.sender, dropped);
+                    }
                     pos += len;
                 }
                 Step::Close { len, code } => {
@@ -337,11 +345,21 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
             }
             Mail::Fin | Mail::Gone => return self.finish_dst(),
         };
-        self.control = Some(Box::new(Control {
+        self.set_control(frame, false);
+    }
+
+    /// Queues a control frame of our own after `out`; `then_finish`: shut `dst` down after it.
+    fn set_control(&mut self, frame: ControlFrame, then_finish: bool) {
+        let control = Control {
             frame,
+            pending: true,
             written: 0,
-            then_finish: false,
-        }));
+            then_finish,
+        };
+        match self.control.as_mut() {
+            Some(slot) => **slot = control,
+            None => self.control = Some(Box::new(control)),
+        }
     }
 
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Written> {
@@ -424,11 +442,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         if self.dst_done {
             return self.finish_dst();
         }
-        self.control = Some(Box::new(Control {
-            frame: ControlFrame::close(code, other(self.sender)),
-            written: 0,
-            then_finish: true,
-        }));
+        self.set_control(ControlFrame::close(code, other(self.sender)), true);
     }
 
     fn finish_dst(&mut self) {
