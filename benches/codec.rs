@@ -65,6 +65,7 @@ fn limits() -> Limits {
         validate_utf8: true,
         answer_pings: true,
         compression: None,
+        remask: None,
     }
 }
 

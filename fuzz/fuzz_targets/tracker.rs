@@ -70,6 +70,7 @@ fuzz_target!(|data: &[u8]| {
         validate_utf8: control & 8 == 0,
         answer_pings: control & 16 == 0,
         compression: None,
+        remask: None,
     };
     let piece = 1 + usize::from(control >> 5) * 7;
     let whole = drive(sender, limits, input, 4096, input.len().max(1));

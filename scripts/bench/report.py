@@ -50,6 +50,15 @@ def main(path):
                          med["wsgate"] >= slack * best_peer))
     print()
 
+    print("remask cost: wsgate with `remask: true` (client frames re-masked) against plain wsgate, msg/s")
+    print(f"{'scenario':<14}{'wsgate':>11}{'remask':>11}{'ratio':>8}")
+    for conns, size in sorted({(c, s) for c, s, _ in tput}, key=lambda k: k[1]):
+        plain, remask = tput.get((conns, size, "wsgate")), tput.get((conns, size, "wsgate-remask"))
+        if plain and remask:
+            a, b = statistics.median(plain), statistics.median(remask)
+            print(f"{f'{conns} x {human(size)}':<14}{a:>11.0f}{b:>11.0f}{(b / a if a else 0.0):>8.2f}")
+    print()
+
     print("Latency, 32 B ping-pong, microseconds, median of runs (rate: fixed msg/s with coordinated-omission"
           " correction)")
     print(f"{'target':<10}{'rate':>8}{'p50':>9}{'p99':>9}{'p99.9':>9}{'+p99':>9}")

@@ -1,10 +1,9 @@
-//! The YAML document as written: serde structs that reject unknown keys. Keys of the design that are
-//! not built yet are accepted here as raw values so that validation can name them "not supported yet".
+//! The YAML document as written: serde structs that reject unknown keys; validation (validate.rs)
+//! turns them into the typed config.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_yaml::Value;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,8 +184,8 @@ pub struct RawWebSocket {
     pub write_timeout: Option<String>,
     /// Extensions negotiated through the proxy: `[permessage-deflate]` or empty.
     pub extensions: Option<Vec<String>>,
-    /// Re-mask client frames (not built yet).
-    pub remask: Option<Value>,
+    /// Re-mask client frames toward the backend with fresh random keys.
+    pub remask: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

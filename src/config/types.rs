@@ -171,6 +171,8 @@ pub struct WebSocketConfig {
     pub write_timeout: Duration,
     /// Extensions that may be negotiated through wsgate; empty (default) strips every offer.
     pub extensions: Vec<String>,
+    /// Client frames go to the backend masked with fresh random keys, not the client's (default false).
+    pub remask: bool,
 }
 
 /// wsgate pings a peer silent for `interval`; no frame within `timeout` after that ends the tunnel.
@@ -194,6 +196,7 @@ impl Default for WebSocketConfig {
             max_connections: None,
             write_timeout: Duration::from_secs(60),
             extensions: Vec::new(),
+            remask: false,
         }
     }
 }

@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_yaml::Value;
-
 use super::error::{ConfigError, FieldError};
 use super::raw::{RawConfig, RawRoute, RawShutdown, RawSize, RawUpstream, RawWebSocket};
 use super::types::*;
@@ -26,12 +24,6 @@ impl Errors {
             path: path.into(),
             message: message.into(),
         });
-    }
-
-    fn not_supported(&mut self, path: impl Into<String>, value: &Option<Value>) {
-        if value.is_some() {
-            self.push(path, "not supported yet (planned)");
-        }
     }
 
     /// An optional duration: its default when absent, an error (and the default) when malformed.
@@ -444,7 +436,6 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
             );
         }
     }
-    errors.not_supported(format!("{path}.remask"), &raw.remask);
     if let Some(list) = &raw.subprotocols {
         for (i, p) in list.iter().enumerate() {
             let token = !p.is_empty()
@@ -529,6 +520,7 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
         max_connections: raw.max_connections,
         write_timeout,
         extensions,
+        remask: raw.remask.unwrap_or(defaults.remask),
         subprotocols: raw.subprotocols.clone(),
         allowed_origins: raw.allowed_origins.clone(),
         max_frame_size,

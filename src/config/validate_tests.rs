@@ -406,8 +406,8 @@ fn empty_sections() {
 }
 
 #[test]
-fn not_supported_yet_keys_are_named() {
-    let yaml = "
+fn remask_is_a_bool() {
+    let base = "
 listeners:
   - name: a
     bind: \"127.0.0.1:0\"
@@ -415,17 +415,13 @@ upstreams:
   u: { endpoints: [\"127.0.0.1:1\"] }
 routes:
   - upstream: u
-    websocket: { remask: true }
 ";
-    let errors = errors(yaml);
-    let paths: Vec<&str> = errors
-        .iter()
-        .map(|e| e.split(": ").next().unwrap())
-        .collect();
-    assert_eq!(paths, vec!["routes[0].websocket.remask"]);
-    assert!(errors
-        .iter()
-        .all(|e| e.ends_with("not supported yet (planned)")));
+    let on = Config::from_yaml(&format!("{base}    websocket: {{ remask: true }}\n")).unwrap();
+    assert!(on.routes[0].websocket.remask);
+    let off = Config::from_yaml(base).unwrap();
+    assert!(!off.routes[0].websocket.remask);
+    let bad = Config::from_yaml(&format!("{base}    websocket: {{ remask: sometimes }}\n"));
+    assert!(bad.is_err());
 }
 
 #[test]

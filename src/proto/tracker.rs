@@ -29,6 +29,10 @@ pub struct Limits {
     /// starts every message with a fresh context (`*_no_context_takeover`). RSV1 then marks the first
     /// frame of a compressed message (RFC 7692 §6); without it every RSV bit is reserved.
     pub compression: Option<bool>,
+    /// Re-mask every forwarded client frame with a key from this source (RFC 6455 §10.3); `None`
+    /// forwards the client's own keys. The source must be unpredictable (the relay passes a CSPRNG);
+    /// it is a plain function so the core stays free of I/O and of any RNG crate.
+    pub remask: Option<fn() -> [u8; 4]>,
 }
 
 /// A frame that passed every rule, reported once its last byte is forwarded (for metrics).
@@ -83,6 +87,8 @@ struct Streaming {
     /// Payload bytes already seen: the masking key's phase.
     offset: usize,
     inspect: Inspect,
+    /// The key the forwarded payload is masked with, when it replaces `header.mask`.
+    new_mask: Option<[u8; 4]>,
 }
 
 /// What the payload of a data frame needs before it may be forwarded.
@@ -220,11 +226,13 @@ impl Tracker {
             self.compressed = compressed;
             self.inflated = 0;
         }
+        let new_mask = self.new_mask(&header);
         let mut streaming = Streaming {
             header,
             remaining: header.payload_len,
             offset: 0,
             inspect,
+            new_mask,
         };
         let available = chunk_len(streaming.remaining, buf.len() - header_len);
         let chunk = header_len..header_len + available;
@@ -239,6 +247,9 @@ impl Tracker {
                     self.message_len = 0;
                 }
                 self.message_len += header.payload_len;
+                if let Some(key) = new_mask {
+                    set_mask_key(&mut buf[..header_len], key);
+                }
                 let done = done.map(|()| self.frame_done(&header));
                 Step::Forward {
                     len: header_len + available,
@@ -272,12 +283,20 @@ impl Tracker {
         chunk: &mut [u8],
         streaming: &mut Streaming,
     ) -> Result<Option<()>, Violation> {
+        let masks = Masks {
+            received: streaming.header.mask,
+            forwarded: streaming.new_mask.or(streaming.header.mask),
+        };
+        let offset = streaming.offset;
         match streaming.inspect {
-            Inspect::Nothing => {}
-            Inspect::Text => self.check_text(chunk, streaming.header.mask, streaming.offset)?,
-            Inspect::Inflate { text } => {
-                self.check_compressed(chunk, streaming.header.mask, streaming.offset, text)?
+            Inspect::Nothing => masks.remask(chunk, offset),
+            Inspect::Text => {
+                let utf8 = &mut self.utf8;
+                masks.inspect(chunk, offset, |plain| {
+                    utf8.feed(plain).map_err(|_| Violation::InvalidUtf8)
+                })?
             }
+            Inspect::Inflate { text } => self.check_compressed(chunk, masks, offset, text)?,
         }
         streaming.offset += chunk.len();
         streaming.remaining -= chunk.len() as u64;
@@ -296,40 +315,18 @@ impl Tracker {
         Ok(Some(()))
     }
 
-    /// Unmasks in place to look, then masks again: the forwarded bytes stay exactly as received.
-    fn check_text(
-        &mut self,
-        chunk: &mut [u8],
-        mask: Option<[u8; 4]>,
-        offset: usize,
-    ) -> Result<(), Violation> {
-        if let Some(key) = mask {
-            apply_mask(chunk, key, offset);
-        }
-        let result = self.utf8.feed(chunk);
-        if let Some(key) = mask {
-            apply_mask(chunk, key, offset);
-        }
-        result.map_err(|_| Violation::InvalidUtf8)
-    }
-
     /// Inflates a chunk of a compressed message (unmasked in place, masked again) into nothing but
     /// checks: its size against max_message_size (a bomb stops at the limit) and, for text, UTF-8.
     fn check_compressed(
         &mut self,
         chunk: &mut [u8],
-        mask: Option<[u8; 4]>,
+        masks: Masks,
         offset: usize,
         text: bool,
     ) -> Result<(), Violation> {
-        if let Some(key) = mask {
-            apply_mask(chunk, key, offset);
-        }
-        let result = self.inflate(|inflater, sink| inflater.feed(chunk, sink), text);
-        if let Some(key) = mask {
-            apply_mask(chunk, key, offset);
-        }
-        result
+        masks.inspect(chunk, offset, |plain| {
+            self.inflate(|inflater, sink| inflater.feed(plain, sink), text)
+        })
     }
 
     /// The compressed message ended: §7.2.2's tail, then the UTF-8 end check.
@@ -436,6 +433,7 @@ impl Tracker {
                 match parse_close_payload(copy) {
                     Ok(code) => {
                         self.state = State::Closed { discarded: false };
+                        self.remask_control(&header, header_len, frame);
                         Step::Close { len, code }
                     }
                     Err(violation) => self.fail(violation, false),
@@ -450,17 +448,90 @@ impl Tracker {
                     payload: header_len..len,
                 }
             }
-            _ => Step::Forward {
-                len,
-                done: Some(FrameDone {
-                    opcode: header.opcode,
-                    payload_len: header.payload_len,
-                    fin: true,
-                    message_end: None,
-                }),
-            },
+            _ => {
+                self.remask_control(&header, header_len, frame);
+                Step::Forward {
+                    len,
+                    done: Some(FrameDone {
+                        opcode: header.opcode,
+                        payload_len: header.payload_len,
+                        fin: true,
+                        message_end: None,
+                    }),
+                }
+            }
         }
     }
+
+    /// The key a forwarded frame of this header gets instead of its own, when re-masking is on.
+    fn new_mask(&self, header: &FrameHeader) -> Option<[u8; 4]> {
+        header.mask.and(self.limits.remask).map(|keys| keys())
+    }
+
+    /// Re-masks a whole control frame that is forwarded.
+    fn remask_control(&self, header: &FrameHeader, header_len: usize, frame: &mut [u8]) {
+        if let Some(key) = self.new_mask(header) {
+            let masks = Masks {
+                received: header.mask,
+                forwarded: Some(key),
+            };
+            let (head, payload) = frame.split_at_mut(header_len);
+            masks.remask(payload, 0);
+            set_mask_key(head, key);
+        }
+    }
+}
+
+/// The key a payload arrived with and the key it leaves with (the same unless re-masking).
+#[derive(Debug, Clone, Copy)]
+struct Masks {
+    received: Option<[u8; 4]>,
+    forwarded: Option<[u8; 4]>,
+}
+
+/// Payload is inspected in blocks this size: unmasked, looked at and masked again while the block
+/// is still in L1, so a re-masked text frame is walked once rather than three times.
+const INSPECT_BLOCK: usize = 4096;
+
+impl Masks {
+    /// Moves a payload not otherwise inspected from the received key to the forwarded one in one
+    /// pass (XOR with both keys); untouched when they are the same.
+    fn remask(self, chunk: &mut [u8], offset: usize) {
+        if let (Some(a), Some(b)) = (self.received, self.forwarded) {
+            if a != b {
+                let both = [a[0] ^ b[0], a[1] ^ b[1], a[2] ^ b[2], a[3] ^ b[3]];
+                apply_mask(chunk, both, offset);
+            }
+        }
+    }
+
+    /// Shows `look` the unmasked payload block by block, leaving each block masked with the
+    /// forwarded key. Stops at the first error (the frame is then never forwarded).
+    fn inspect(
+        self,
+        chunk: &mut [u8],
+        offset: usize,
+        mut look: impl FnMut(&[u8]) -> Result<(), Violation>,
+    ) -> Result<(), Violation> {
+        for (i, block) in chunk.chunks_mut(INSPECT_BLOCK).enumerate() {
+            let at = offset + i * INSPECT_BLOCK;
+            if let Some(key) = self.received {
+                apply_mask(block, key, at);
+            }
+            let result = look(block);
+            if let Some(key) = self.forwarded {
+                apply_mask(block, key, at);
+            }
+            result?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `key` as the masking key of the header in `head` (its last four bytes, RFC 6455 §5.2).
+fn set_mask_key(head: &mut [u8], key: [u8; 4]) {
+    let at = head.len() - 4;
+    head[at..].copy_from_slice(&key);
 }
 
 fn chunk_len(remaining: u64, available: usize) -> usize {

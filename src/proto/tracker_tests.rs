@@ -11,6 +11,7 @@ fn limits() -> Limits {
         validate_utf8: true,
         answer_pings: true,
         compression: None,
+        remask: None,
     }
 }
 
@@ -458,6 +459,7 @@ mod compression {
         Limits {
             max_message_size: max_message,
             compression: Some(false),
+            remask: None,
             ..limits()
         }
     }
@@ -595,3 +597,6 @@ mod compression {
         assert_eq!(out.violation, Some((Violation::BadCompression, false)));
     }
 }
+
+#[path = "tracker_remask_tests.rs"]
+mod remask;

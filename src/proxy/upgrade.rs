@@ -218,6 +218,9 @@ fn params(
             Sender::Client => d.client_no_context_takeover,
             Sender::Upstream => d.server_no_context_takeover,
         }),
+        // rand's thread-local CSPRNG: unpredictable keys, no lock or syscall per frame.
+        remask: (sender == Sender::Client && ws.remask)
+            .then_some(rand::random::<[u8; 4]> as fn() -> [u8; 4]),
     };
     TunnelParams {
         client_limits: limits(Sender::Client),

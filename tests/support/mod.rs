@@ -309,7 +309,15 @@ pub async fn eventually<T: std::fmt::Debug>(what: &str, mut check: impl FnMut() 
 }
 
 /// The frames in a byte string sent by a client (masked) or upstream: (first byte, unmasked payload).
-pub fn parse_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+pub fn parse_frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    parse_frames_keyed(bytes)
+        .into_iter()
+        .map(|(first, _, payload)| (first, payload))
+        .collect()
+}
+
+/// Like `parse_frames`, with each frame's masking key: (first byte, key, unmasked payload).
+pub fn parse_frames_keyed(mut bytes: &[u8]) -> Vec<(u8, Option<[u8; 4]>, Vec<u8>)> {
     let mut out = Vec::new();
     while bytes.len() >= 2 {
         let mut at = 2;
@@ -335,7 +343,7 @@ pub fn parse_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
                 *b ^= k[i % 4];
             }
         }
-        out.push((bytes[0], payload));
+        out.push((bytes[0], key, payload));
         bytes = &bytes[at + len..];
     }
     out
