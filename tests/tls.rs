@@ -1,12 +1,14 @@
 //! TLS on both legs, with certificates made in the test: wss:// from a real client through a TLS
-//! listener (SNI, ALPN), config errors naming the file, and https:// / wss:// to a TLS backend.
+//! listener (SNI, ALPN), config errors naming the file, https:// / wss:// to a TLS backend, and
+//! active health checks that reach a TLS backend through the upstream's TLS settings.
 
 mod support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -194,14 +196,34 @@ async fn unreadable_or_mismatched_files_are_config_errors_naming_them() {
     assert!(errors[0].contains("does not match"), "{errors:?}");
 }
 
-/// A TLS backend: answers GET with "secure" and echoes WebSocket messages; with `client_auth`, it
-/// requires a client certificate issued by the test CA.
-async fn tls_backend(pki: &Pki) -> SocketAddr {
-    tls_backend_with(pki, false).await
+/// A TLS backend's `/healthz`: the status it answers, and the Host of each probe it got.
+struct Health {
+    status: AtomicU16,
+    hosts: Mutex<Vec<String>>,
 }
 
-async fn tls_backend_with(pki: &Pki, client_auth: bool) -> SocketAddr {
-    pki.issue("backend", &["localhost"]);
+impl Health {
+    fn new(status: u16) -> Arc<Health> {
+        Arc::new(Health {
+            status: AtomicU16::new(status),
+            hosts: Mutex::default(),
+        })
+    }
+
+    fn probes(&self) -> usize {
+        self.hosts.lock().unwrap().len()
+    }
+}
+
+/// A TLS backend (certificate for localhost and 127.0.0.1): answers GET with "secure", `/healthz`
+/// as `health` says, and echoes WebSocket messages; with `client_auth`, it requires a client
+/// certificate issued by the test CA.
+async fn tls_backend(pki: &Pki) -> SocketAddr {
+    tls_backend_with(pki, false, Health::new(200)).await
+}
+
+async fn tls_backend_with(pki: &Pki, client_auth: bool, health: Arc<Health>) -> SocketAddr {
+    pki.issue("backend", &["localhost", "127.0.0.1"]);
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(pki.dir.join("backend.pem"))
             .unwrap()
@@ -232,12 +254,25 @@ async fn tls_backend_with(pki: &Pki, client_auth: bool) -> SocketAddr {
     tokio::spawn(async move {
         while let Ok((tcp, _)) = socket.accept().await {
             let acceptor = acceptor.clone();
+            let health = health.clone();
             tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let service = service_fn(
-                    |mut req: hyper::Request<hyper::body::Incoming>| async move {
+                let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    let health = health.clone();
+                    async move {
+                        if req.uri().path() == "/healthz" {
+                            let host = req
+                                .headers()
+                                .get("host")
+                                .map_or("", |h| h.to_str().unwrap());
+                            health.hosts.lock().unwrap().push(host.to_owned());
+                            let status = health.status.load(Ordering::SeqCst);
+                            let mut response = hyper::Response::new(Full::new(Bytes::new()));
+                            *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            return Ok::<_, Infallible>(response);
+                        }
                         let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
                             return Ok::<_, Infallible>(hyper::Response::new(Full::new(
                                 Bytes::from("secure"),
@@ -267,8 +302,8 @@ async fn tls_backend_with(pki: &Pki, client_auth: bool) -> SocketAddr {
                             .body(Full::new(Bytes::new()))
                             .unwrap();
                         Ok(response)
-                    },
-                );
+                    }
+                });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tls), service)
                     .with_upgrades()
@@ -350,7 +385,7 @@ async fn failed_upstream_tls_handshake_is_502_with_a_metric() {
 #[tokio::test]
 async fn client_certificate_toward_an_upstream_that_requires_one() {
     let pki = Pki::new("mtls");
-    let backend = tls_backend_with(&pki, true).await;
+    let backend = tls_backend_with(&pki, true, Health::new(200)).await;
     pki.issue("client", &["wsgate.test"]);
     let with_cert = format!(
         r#"{{ ca: "{}", server_name: localhost, cert: "{}", key: "{}" }}"#,
@@ -375,4 +410,109 @@ async fn client_certificate_toward_an_upstream_that_requires_one() {
     )
     .await;
     assert!(head.starts_with("HTTP/1.1 502 "), "{head}");
+}
+
+fn endpoint_up(running: &wsgate::Running, backend: SocketAddr) -> f64 {
+    let labels = [
+        ("upstream", "secure"),
+        ("endpoint", &backend.to_string()[..]),
+    ];
+    metric(
+        &running.metrics_text(),
+        "wsgate_upstream_endpoint_up",
+        &labels,
+    )
+}
+
+async fn get_status(addr: SocketAddr) -> String {
+    let (_, head) = raw_request(
+        addr,
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    head.lines().next().unwrap_or("").to_owned()
+}
+
+async fn ws_round_trip(addr: SocketAddr, text: &str) {
+    let mut ws = ws_client(addr, "/ws").await;
+    ws.send(Message::text(text)).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(text));
+}
+
+#[tokio::test]
+async fn health_checks_reach_a_tls_backend_with_its_ca_name_and_client_certificate() {
+    let pki = Pki::new("health-up");
+    let health = Health::new(200);
+    // The backend requires a client certificate: a probe without the upstream's TLS settings fails.
+    let backend = tls_backend_with(&pki, true, health.clone()).await;
+    pki.issue("client", &["wsgate.test"]);
+    let tls = format!(
+        r#"{{ ca: "{}", server_name: localhost, cert: "{}", key: "{}" }}"#,
+        pki.path("ca.pem"),
+        pki.path("client.pem"),
+        pki.path("client.key")
+    );
+    let yaml = upstream_tls_config(backend, &tls).replace(
+        "tls: {",
+        "health: { path: /healthz, interval: 50ms, timeout: 1s }, tls: {",
+    );
+    let running = start(&yaml).await;
+    let addr = running.listener_addr("public").unwrap();
+    // Three probes arrived, so at least two got their answer and set the verdict.
+    eventually("three probes", || (health.probes() >= 3).then_some(())).await;
+    assert_eq!(endpoint_up(&running, backend), 1.0);
+    assert!(health
+        .hosts
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|h| h == "localhost"));
+    let mut ws = ws_client(addr, "/ws").await;
+    assert_eq!(get_status(addr).await, "HTTP/1.1 200 OK");
+    let seen = health.probes();
+    eventually("three more probes", || {
+        (health.probes() >= seen + 3).then_some(())
+    })
+    .await;
+    assert_eq!(endpoint_up(&running, backend), 1.0);
+    // The tunnel opened before keeps working, and new requests of both kinds are served.
+    ws.send(Message::text("while probed")).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::text("while probed")
+    );
+    assert_eq!(get_status(addr).await, "HTTP/1.1 200 OK");
+    ws_round_trip(addr, "after probes").await;
+}
+
+#[tokio::test]
+async fn a_tls_backend_failing_its_health_check_is_ejected_and_comes_back() {
+    let pki = Pki::new("health-down");
+    let health = Health::new(500);
+    let backend = tls_backend_with(&pki, false, health.clone()).await;
+    // No server_name: the certificate is verified for the endpoint's IP, and probes carry its Host.
+    let tls = format!(r#"{{ ca: "{}" }}"#, pki.path("ca.pem"));
+    let yaml = upstream_tls_config(backend, &tls).replace(
+        "tls: {",
+        "health: { path: /healthz, interval: 50ms, timeout: 1s }, tls: {",
+    );
+    let running = start(&yaml).await;
+    let addr = running.listener_addr("public").unwrap();
+    eventually("checked down", || {
+        (endpoint_up(&running, backend) == 0.0).then_some(())
+    })
+    .await;
+    assert!(health.probes() >= 1);
+    assert_eq!(health.hosts.lock().unwrap()[0], backend.to_string());
+    assert_eq!(get_status(addr).await, "HTTP/1.1 503 Service Unavailable");
+    let (_, head) = raw_request(addr, &upgrade_request("/ws", "")).await;
+    assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+
+    health.status.store(200, Ordering::SeqCst);
+    eventually("checked up", || {
+        (endpoint_up(&running, backend) == 1.0).then_some(())
+    })
+    .await;
+    assert_eq!(get_status(addr).await, "HTTP/1.1 200 OK");
+    ws_round_trip(addr, "back up").await;
 }

@@ -288,10 +288,20 @@ fn upstream(name: &str, raw: &RawUpstream, base: &Path, errors: &mut Errors) -> 
         errors.push(format!("{path}.connect_attempts"), "must be at least 1");
     }
     let health = raw.health.as_ref().map(|h| {
+        // The path goes verbatim into the probe's request line: only an origin-form target.
+        let target = h.path.parse::<http::uri::PathAndQuery>();
         if !h.path.starts_with('/') {
             errors.push(
                 format!("{path}.health.path"),
                 format!("{:?} must start with '/'", h.path),
+            );
+        } else if !target.is_ok_and(|t| t.as_str() == h.path) {
+            errors.push(
+                format!("{path}.health.path"),
+                format!(
+                    "{:?} is not a request path (no spaces, control characters or '#')",
+                    h.path
+                ),
             );
         }
         HealthCheck {

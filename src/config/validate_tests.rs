@@ -368,6 +368,23 @@ fn balancing_and_health() {
     let defaults = &Config::from_yaml(GOOD).unwrap().upstreams[0];
     assert_eq!((defaults.max_fails, defaults.connect_attempts), (3, 3));
     assert_eq!(defaults.health, None);
+    for bad in ["healthz", "\"/a b\"", "\"/a\\r\\nX: y\"", "\"/a#top\""] {
+        let yaml = with(
+            "    balance: round_robin\n",
+            &format!("    health: {{ path: {bad} }}\n"),
+        );
+        let errors = errors(&yaml);
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert!(
+            errors[0].starts_with("upstreams.chat.health.path: "),
+            "{errors:?}"
+        );
+    }
+    let query = with(
+        "    balance: round_robin\n",
+        "    health: { path: \"/health?deep=1\" }\n",
+    );
+    assert!(Config::from_yaml(&query).is_ok());
 }
 
 #[test]

@@ -76,17 +76,16 @@ impl Endpoint {
         self.fails.store(0, Ordering::Relaxed);
     }
 
-    /// The active health check's verdict.
-    pub fn set_checked(&self, healthy: bool) {
+    /// The active health check's verdict; true when it differs from the last one (the caller logs
+    /// the change with its reason).
+    pub fn set_checked(&self, healthy: bool) -> bool {
         let was_down = self.check_down.swap(!healthy, Ordering::Relaxed);
-        if was_down == healthy {
-            tracing::info!(endpoint = %self.addr, healthy, "health check changed");
-        }
         if healthy {
             self.fails.store(0, Ordering::Relaxed);
             self.ejected_until.store(0, Ordering::Relaxed);
         }
         self.up.set(i64::from(healthy));
+        was_down == healthy
     }
 
     /// Counts a tunnel on this endpoint until the guard is dropped.
@@ -144,9 +143,10 @@ mod tests {
     #[test]
     fn health_check_and_tunnel_count() {
         let e = endpoint();
-        e.set_checked(false);
+        assert!(e.set_checked(false), "up to down is a change");
+        assert!(!e.set_checked(false));
         assert!(!e.eligible());
-        e.set_checked(true);
+        assert!(e.set_checked(true));
         assert!(e.eligible());
         let a = e.tunnel();
         let b = e.tunnel();

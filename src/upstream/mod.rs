@@ -1,7 +1,8 @@
-//! Upstreams: endpoint choice (`balance`), health (passive ejection, active checks), TCP connects
-//! with a timeout retried on the next endpoint, and the pooled HTTP client.
+//! Upstreams: endpoint choice (`balance`), health (passive ejection, active checks), connects
+//! (`dial`: TCP, then the upstream's TLS) retried on the next endpoint, and the pooled HTTP client.
 
 pub mod balance;
+mod dial;
 pub mod endpoint;
 mod health;
 
@@ -18,7 +19,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 
@@ -26,6 +26,8 @@ use crate::config::{Balance, HashKey, UpstreamConfig};
 use crate::metrics::Metrics;
 use crate::tls::TlsError;
 use balance::{choose, stable_hash, Candidate};
+use dial::Dialer;
+pub use dial::UpstreamStream;
 use endpoint::Endpoint;
 
 /// Request bodies toward upstreams (boxed, so that a bodyless request can be rebuilt for a retry).
@@ -48,12 +50,6 @@ pub enum ConnectError {
     NoHealthyEndpoint { upstream: String },
 }
 
-/// A fresh connection to an endpoint, TLS when the upstream says so.
-pub enum UpstreamStream {
-    Tcp(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
 pub struct Upstream {
     pub name: String,
     /// What it was built from: a reload keeps an upstream whose config is unchanged.
@@ -65,7 +61,8 @@ pub struct Upstream {
     pub http: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
     /// `https` or `http`, for the pooled client's URIs.
     pub scheme: &'static str,
-    tls: Option<(TlsConnector, Option<ServerName<'static>>)>,
+    /// Tunnels and health probes connect through it alike.
+    dialer: Arc<Dialer>,
     health: Option<JoinHandle<()>>,
 }
 
@@ -110,10 +107,22 @@ impl Upstream {
                 Arc::new(Endpoint::new(addr, up, tunnels))
             })
             .collect();
-        let health = cfg
-            .health
-            .clone()
-            .map(|check| tokio::spawn(health::run(endpoints.clone(), check)));
+        let dialer = Arc::new(match &cfg.tls {
+            Some(tls) => Dialer::tls(
+                TlsConnector::from(client_config),
+                server_name,
+                tls.server_name.clone(),
+            ),
+            None => Dialer::plain(),
+        });
+        let health = cfg.health.clone().map(|check| {
+            tokio::spawn(health::run(
+                cfg.name.clone(),
+                endpoints.clone(),
+                dialer.clone(),
+                check,
+            ))
+        });
         Ok(Upstream {
             name: cfg.name.clone(),
             config: cfg.clone(),
@@ -122,10 +131,7 @@ impl Upstream {
             metrics: metrics.clone(),
             http,
             scheme: if cfg.tls.is_some() { "https" } else { "http" },
-            tls: cfg
-                .tls
-                .as_ref()
-                .map(|_| (TlsConnector::from(client_config), server_name)),
+            dialer,
             health,
         })
     }
@@ -212,7 +218,11 @@ impl Upstream {
                 break;
             };
             self.mark_tried(&endpoint, &mut tried);
-            match self.connect_to(&endpoint.addr).await {
+            match self
+                .dialer
+                .connect(&endpoint.addr, self.config.connect_timeout)
+                .await
+            {
                 Ok(stream) => {
                     endpoint.connect_succeeded();
                     return Ok((stream, endpoint));
@@ -228,53 +238,6 @@ impl Upstream {
             upstream: self.name.clone(),
         }))
     }
-
-    async fn connect_to(&self, endpoint: &str) -> Result<UpstreamStream, ConnectError> {
-        let timeout = self.config.connect_timeout;
-        let timed_out = || ConnectError::Timeout {
-            endpoint: endpoint.to_owned(),
-            timeout,
-        };
-        let deadline = tokio::time::Instant::now() + timeout;
-        let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(endpoint)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(source)) => {
-                return Err(ConnectError::Failed {
-                    endpoint: endpoint.to_owned(),
-                    source,
-                })
-            }
-            Err(_) => return Err(timed_out()),
-        };
-        let _ = stream.set_nodelay(true);
-        let Some((connector, server_name)) = &self.tls else {
-            return Ok(UpstreamStream::Tcp(stream));
-        };
-        let name = match server_name {
-            Some(name) => name.clone(),
-            None => ServerName::try_from(host_of(endpoint).to_owned()).map_err(|e| {
-                ConnectError::Tls {
-                    endpoint: endpoint.to_owned(),
-                    message: e.to_string(),
-                }
-            })?,
-        };
-        // The handshake shares the connect deadline.
-        match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
-            Ok(Ok(tls)) => Ok(UpstreamStream::Tls(Box::new(tls))),
-            Ok(Err(e)) => Err(ConnectError::Tls {
-                endpoint: endpoint.to_owned(),
-                message: e.to_string(),
-            }),
-            Err(_) => Err(timed_out()),
-        }
-    }
-}
-
-/// The host of `host:port` (`[v6]:port` gives the bare address).
-fn host_of(endpoint: &str) -> &str {
-    let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h);
-    host.trim_start_matches('[').trim_end_matches(']')
 }
 
 impl Drop for Upstream {

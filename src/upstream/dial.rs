@@ -1,0 +1,119 @@
+//! Fresh connections to an endpoint: TCP with a deadline, then TLS when the upstream has `tls:`
+//! (its CA, client certificate and `server_name`). Shared by tunnels and the active health check so
+//! that a probe reaches the backend exactly as traffic does.
+
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::ConnectError;
+
+/// A fresh connection to an endpoint, TLS when the upstream says so.
+pub enum UpstreamStream {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+pub struct Dialer {
+    tls: Option<(TlsConnector, Option<ServerName<'static>>)>,
+    /// `tls.server_name` as written, the Host of health probes when set.
+    server_name: Option<String>,
+}
+
+impl Dialer {
+    pub fn plain() -> Dialer {
+        Dialer {
+            tls: None,
+            server_name: None,
+        }
+    }
+
+    pub fn tls(
+        connector: TlsConnector,
+        server_name: Option<ServerName<'static>>,
+        configured: Option<String>,
+    ) -> Dialer {
+        Dialer {
+            tls: Some((connector, server_name)),
+            server_name: configured,
+        }
+    }
+
+    /// The Host a request of wsgate's own (a health probe) carries: `server_name` when set, the
+    /// name the certificate is verified for, else the endpoint's `host:port`.
+    pub fn host<'a>(&'a self, endpoint: &'a str) -> &'a str {
+        self.server_name.as_deref().unwrap_or(endpoint)
+    }
+
+    /// Connects (and handshakes) within `timeout`, which TCP and TLS share.
+    pub async fn connect(
+        &self,
+        endpoint: &str,
+        timeout: Duration,
+    ) -> Result<UpstreamStream, ConnectError> {
+        let timed_out = || ConnectError::Timeout {
+            endpoint: endpoint.to_owned(),
+            timeout,
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(endpoint)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(source)) => {
+                return Err(ConnectError::Failed {
+                    endpoint: endpoint.to_owned(),
+                    source,
+                })
+            }
+            Err(_) => return Err(timed_out()),
+        };
+        let _ = stream.set_nodelay(true);
+        let Some((connector, server_name)) = &self.tls else {
+            return Ok(UpstreamStream::Tcp(stream));
+        };
+        let name = match server_name {
+            Some(name) => name.clone(),
+            None => ServerName::try_from(host_of(endpoint).to_owned()).map_err(|e| {
+                ConnectError::Tls {
+                    endpoint: endpoint.to_owned(),
+                    message: e.to_string(),
+                }
+            })?,
+        };
+        match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
+            Ok(Ok(tls)) => Ok(UpstreamStream::Tls(Box::new(tls))),
+            Ok(Err(e)) => Err(ConnectError::Tls {
+                endpoint: endpoint.to_owned(),
+                message: e.to_string(),
+            }),
+            Err(_) => Err(timed_out()),
+        }
+    }
+}
+
+/// The host of `host:port` (`[v6]:port` gives the bare address).
+fn host_of(endpoint: &str) -> &str {
+    let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_endpoints_and_probe_host() {
+        assert_eq!(host_of("backend.internal:8443"), "backend.internal");
+        assert_eq!(host_of("[::1]:443"), "::1");
+        let plain = Dialer::plain();
+        assert_eq!(plain.host("[::1]:443"), "[::1]:443");
+        let config = crate::tls::plain_client_config().unwrap();
+        let named = Dialer::tls(
+            TlsConnector::from(config),
+            Some(ServerName::try_from("api.test").unwrap()),
+            Some("api.test".into()),
+        );
+        assert_eq!(named.host("10.0.0.1:443"), "api.test");
+    }
+}
