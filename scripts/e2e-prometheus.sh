@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End to end against a real Prometheus: wsgate (demo mode: its built-in echo backend) is scraped every
-# second; a known exchange is driven; then Prometheus's HTTP API must show the target up, a series for
-# every query of grafana/wsgate.json, and counters equal to the frames sent. promtool must accept
-# /metrics. Installs what it needs (Debian's prometheus, PyPI's websockets). Traffic stays on 127.0.0.1.
+# second. First only good traffic is driven, and every query of grafana/wsgate.json must already return
+# a series (a healthy system's panels show 0, never "No data"); then the failure cases, a reload, and
+# Prometheus's HTTP API must show the target up, a series for every query again, and counters equal to
+# what was sent. promtool must accept /metrics. Installs what it needs (Debian's prometheus, PyPI's websockets). Traffic stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,9 +59,97 @@ for _ in $(seq 200); do
   sleep 0.1
 done
 
-echo "--- traffic"
-LISTEN=$LISTEN TINY=$TINY python3 - <<'PY'
-import asyncio, base64, os, socket, urllib.request, urllib.error
+show_logs() { echo "--- prometheus log"; tail -20 "$work/prometheus.log"; echo "--- targets"; curl -s "http://127.0.0.1:$PROM/api/v1/targets" | head -c 2000; echo; }
+trap 'show_logs; cleanup' ERR
+
+# Queries Prometheus's API; `series [SECONDS]` waits up to SECONDS for every dashboard query to return a
+# series and names those that never do; `values` checks the counters of the whole run.
+cat > "$work/check.py" <<'PY'
+import json, os, sys, time, urllib.parse, urllib.request
+
+base = f"http://127.0.0.1:{os.environ['PROM']}/api/v1/query?query="
+def query(expr):
+    with urllib.request.urlopen(base + urllib.parse.quote(expr)) as r:
+        body = json.load(r)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+def dashboard_exprs():
+    subst = {"$instance": ".*", "$route": ".*", "$__rate_interval": "30s", "$__range": "5m"}
+    dashboard = json.load(open("grafana/wsgate.json"))
+    out = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for k, v in subst.items():
+                expr = expr.replace(k, v)
+            out.append((panel["title"], expr))
+    return out
+
+def series(wait):
+    exprs = dashboard_exprs()
+    deadline = time.monotonic() + wait
+    while True:
+        empty = [(title, expr) for title, expr in exprs if not query(expr)]
+        if not empty or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    print(f"{len(exprs)} dashboard queries checked, {len(exprs) - len(empty)} return a series")
+    return [f"no series: {title}: {expr}" for title, expr in empty]
+
+def values():
+    failures = []
+    up = query('up{job="wsgate"}')
+    if not up or up[0]["value"][1] != "1":
+        failures.append(f"target not up: {up}")
+    expected = {
+        'sum(wsgate_ws_frames_total{direction="client_to_upstream",opcode="text"})': 5,
+        'sum(wsgate_ws_frames_total{direction="client_to_upstream",opcode="binary"})': 3,
+        'sum(wsgate_ws_frames_total{direction="client_to_upstream",opcode="ping"})': 2,
+        'sum(wsgate_ws_frames_total{direction="client_to_upstream",opcode="close"})': 1,
+        'sum(wsgate_ws_frames_total{direction="upstream_to_client",opcode="text"})': 5,
+        'sum(wsgate_ws_frames_total{direction="upstream_to_client",opcode="binary"})': 3,
+        'sum(wsgate_ws_frame_payload_bytes_total{direction="client_to_upstream",opcode="binary"})': 300,
+        'sum(wsgate_ws_pings_answered_total)': 2,
+        'sum(wsgate_ws_protocol_violations_total{kind="unmasked_frame"})': 1,
+        'sum(wsgate_ws_protocol_violations_total)': 1,
+        'sum(wsgate_ws_handshakes_total{result="ok"})': 2,
+        'sum(wsgate_ws_handshakes_total{result="version"})': 1,
+        'sum(wsgate_ws_handshakes_total)': 3,
+        'sum(wsgate_http_requests_total{route="echo",status="200"})': 3,
+        'sum(wsgate_http_requests_total{route="dead",status="502"})': 1,
+        'sum(wsgate_upstream_connect_errors_total{upstream="unreachable"})': 1,
+        'sum(wsgate_upstream_connect_errors_total{upstream="echo"})': 0,
+        'sum(wsgate_config_reloads_total{result="success"})': 1,
+        'sum(wsgate_config_reloads_total{result="failure"})': 0,
+        'sum(wsgate_listener_connections_rejected_total{listener="tiny"})': 1,
+        'sum(wsgate_listener_connections_rejected_total{listener="public"})': 0,
+        # The first event of a series exported at 0 from start is a visible increase.
+        'sum(increase(wsgate_upstream_connect_errors_total{upstream="unreachable"}[5m])) > 0': 1,
+        'sum(increase(wsgate_ws_protocol_violations_total[5m])) > 0': 1,
+    }
+    for expr, want in expected.items():
+        got = query(expr)
+        value = float(got[0]["value"][1]) if got else None
+        if expr.endswith("> 0") and value is not None:
+            value = 1
+        status = "ok" if value == want else "FAIL"
+        print(f"{status}: {expr} = {value} (want {want})")
+        if value != want:
+            failures.append(expr)
+    return failures
+
+mode = sys.argv[1]
+failures = series(float(sys.argv[2])) if mode == "series" else series(0) + values()
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print(f"Prometheus end to end ({mode}): all checks passed")
+PY
+
+echo "--- good traffic only"
+LISTEN=$LISTEN python3 - <<'PY'
+import asyncio, os, urllib.request
 import websockets
 
 port = int(os.environ["LISTEN"])
@@ -79,6 +168,22 @@ async def exchange():
         await ws.close(1000)
 
 asyncio.run(exchange())
+# Plain HTTP: the demo page three times.
+for _ in range(3):
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/").read()
+print("good traffic driven")
+PY
+
+echo "--- Prometheus API: every dashboard query has a series before any failure"
+# Series created by the good traffic need a few scrapes to show in rate(); failure-only series
+# never would, so a bounded wait proves they were exported from the start.
+PROM=$PROM python3 "$work/check.py" series 20
+
+echo "--- failure cases"
+LISTEN=$LISTEN TINY=$TINY python3 - <<'PY'
+import base64, os, socket, urllib.request, urllib.error
+
+port = int(os.environ["LISTEN"])
 
 def raw(request: bytes, then: bytes = b"") -> bytes:
     s = socket.create_connection(("127.0.0.1", port))
@@ -102,9 +207,7 @@ answer = raw(upgrade.replace("VERSION", "13").encode(), b"\x81\x02hi")
 assert answer.startswith(b"HTTP/1.1 101") and b"\x88\x02\x03\xea" in answer, answer
 # One refused handshake (426).
 assert raw(upgrade.replace("VERSION", "8").encode()).startswith(b"HTTP/1.1 426")
-# Plain HTTP: the demo page three times, and an upstream that refuses (502, a connect error).
-for _ in range(3):
-    urllib.request.urlopen(f"http://127.0.0.1:{port}/").read()
+# An upstream that refuses (502, a connect error).
 try:
     urllib.request.urlopen(f"http://127.0.0.1:{port}/dead")
     raise SystemExit("expected 502")
@@ -116,65 +219,10 @@ refused = socket.create_connection(("127.0.0.1", int(os.environ["TINY"])))
 refused.settimeout(3)
 assert refused.recv(64).startswith(b"HTTP/1.1 503"), "expected 503 at max_connections"
 held.close()
-print("traffic driven")
+print("failure cases driven")
 PY
 kill -HUP "$WSGATE_PID"   # a config reload, for the reloads panel
 sleep 3                   # three more scrapes
 
-echo "--- Prometheus API"
-show_logs() { echo "--- prometheus log"; tail -20 "$work/prometheus.log"; echo "--- targets"; curl -s "http://127.0.0.1:$PROM/api/v1/targets" | head -c 2000; echo; }
-trap 'show_logs; cleanup' ERR
-PROM=$PROM python3 - <<'PY'
-import json, os, sys, urllib.parse, urllib.request
-
-base = f"http://127.0.0.1:{os.environ['PROM']}/api/v1/query?query="
-def query(expr):
-    with urllib.request.urlopen(base + urllib.parse.quote(expr)) as r:
-        body = json.load(r)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
-
-failures = []
-up = query('up{job="wsgate"}')
-if not up or up[0]["value"][1] != "1":
-    failures.append(f"target not up: {up}")
-
-subst = {"$instance": ".*", "$route": ".*", "$__rate_interval": "30s", "$__range": "5m"}
-dashboard = json.load(open("grafana/wsgate.json"))
-exprs = [(p["title"], t["expr"]) for p in dashboard["panels"] for t in p.get("targets", [])]
-for title, expr in exprs:
-    for k, v in subst.items():
-        expr = expr.replace(k, v)
-    if not query(expr):
-        failures.append(f"no series: {title}: {expr}")
-print(f"{len(exprs)} dashboard queries checked")
-
-expected = {
-    'sum(wsgate_ws_frames_total{direction="client_to_upstream",opcode="text"})': 5,
-    'sum(wsgate_ws_frames_total{direction="client_to_upstream",opcode="binary"})': 3,
-    'sum(wsgate_ws_frames_total{direction="client_to_upstream",opcode="ping"})': 2,
-    'sum(wsgate_ws_frames_total{direction="client_to_upstream",opcode="close"})': 1,
-    'sum(wsgate_ws_frames_total{direction="upstream_to_client",opcode="text"})': 5,
-    'sum(wsgate_ws_frames_total{direction="upstream_to_client",opcode="binary"})': 3,
-    'sum(wsgate_ws_frame_payload_bytes_total{direction="client_to_upstream",opcode="binary"})': 300,
-    'sum(wsgate_ws_pings_answered_total)': 2,
-    'sum(wsgate_ws_protocol_violations_total{kind="unmasked_frame"})': 1,
-    'sum(wsgate_ws_handshakes_total{result="ok"})': 2,
-    'sum(wsgate_ws_handshakes_total{result="version"})': 1,
-    'sum(wsgate_http_requests_total{route="echo",status="200"})': 3,
-    'sum(wsgate_http_requests_total{route="dead",status="502"})': 1,
-    'sum(wsgate_config_reloads_total{result="success"})': 1,
-    'sum(wsgate_listener_connections_rejected_total{listener="tiny"})': 1,
-}
-for expr, want in expected.items():
-    got = query(expr)
-    value = float(got[0]["value"][1]) if got else None
-    status = "ok" if value == want else "FAIL"
-    print(f"{status}: {expr} = {value} (want {want})")
-    if value != want:
-        failures.append(expr)
-if failures:
-    print("\n".join(failures))
-    sys.exit(1)
-print("Prometheus end to end: all checks passed")
-PY
+echo "--- Prometheus API: counters of the whole run"
+PROM=$PROM python3 "$work/check.py" values

@@ -15,6 +15,7 @@ use crate::admin;
 use crate::config::{Config, ConfigError, ListenerConfig};
 use crate::drain::{DrainPlan, DrainSignal, Live, SPREAD_SHARE};
 use crate::listener::{accept_loop, ListenerSettings, SharedProxy};
+use crate::metrics::names::{RELOAD_FAILURE, RELOAD_SUCCESS};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
 
@@ -141,7 +142,7 @@ impl Running {
         match Config::load(path) {
             Ok(config) => self.reload(config).await,
             Err(e) => {
-                self.metrics.config_reload("failure");
+                self.metrics.config_reload(RELOAD_FAILURE);
                 Err(e.into())
             }
         }
@@ -153,8 +154,8 @@ impl Running {
     pub async fn reload(&self, config: Config) -> Result<(), ReloadError> {
         let result = self.apply(config).await;
         self.metrics.config_reload(match result {
-            Ok(()) => "success",
-            Err(_) => "failure",
+            Ok(()) => RELOAD_SUCCESS,
+            Err(_) => RELOAD_FAILURE,
         });
         result
     }
@@ -195,6 +196,7 @@ impl Running {
             self.live.clone(),
             Some(&previous),
         )?;
+        self.metrics.preset(&config);
         self.proxy.store(Arc::new(next));
 
         let mut state = self.state.lock().expect("state lock");
@@ -289,6 +291,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         live.clone(),
         None,
     )?));
+    metrics.preset(&config);
 
     let mut sockets = Vec::new();
     for listener in &config.listeners {

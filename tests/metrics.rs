@@ -128,3 +128,76 @@ async fn admin_endpoints() {
     );
     assert!(text.contains("# TYPE wsgate_ws_connections_active gauge"));
 }
+
+/// A healthy system's dashboard shows 0, not "No data": before any request, every series whose
+/// labels the config fixes is exported at 0, and nothing outside the config is.
+#[tokio::test]
+async fn series_known_from_the_config_exist_at_zero_before_any_traffic() {
+    let running = start(
+        r#"
+listeners:
+  - { name: public, bind: "127.0.0.1:0" }
+  - { name: tiny, bind: "127.0.0.1:0", max_connections: 1 }
+admin: { bind: "127.0.0.1:0" }
+upstreams:
+  chat: { endpoints: ["127.0.0.1:9001", " 127.0.0.1:9002 "] }
+  feed: { endpoints: ["localhost:9003"] }
+routes:
+  - { name: chat, match: { path_prefix: "/chat" }, upstream: chat }
+  - { name: feed, match: { path_prefix: "/feed" }, upstream: feed }
+"#,
+    )
+    .await;
+    let text = scrape(running.admin_addr().unwrap()).await;
+    preset::assert_known_series(
+        &text,
+        &preset::Known {
+            listeners: &["public", "tiny"],
+            // The endpoint label is the trimmed config string.
+            upstreams: &[
+                ("chat", &["127.0.0.1:9001", "127.0.0.1:9002"]),
+                ("feed", &["localhost:9003"]),
+            ],
+            routes: &["chat", "feed"],
+            reloads: [0.0, 0.0],
+        },
+    );
+}
+
+/// The first connect error is a step from an exported 0, so rate() and increase() see it.
+#[tokio::test]
+async fn a_connect_error_counts_up_from_the_preset_zero() {
+    let dead = free_port();
+    let running = start(&format!(
+        r#"
+listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
+admin: {{ bind: "127.0.0.1:0" }}
+upstreams: {{ dead: {{ endpoints: ["127.0.0.1:{dead}"], connect_timeout: 1s }} }}
+routes: [{{ name: dead, upstream: dead }}]
+"#
+    ))
+    .await;
+    let admin = running.admin_addr().unwrap();
+    let endpoint = format!("127.0.0.1:{dead}");
+    let labels = [("upstream", "dead"), ("endpoint", endpoint.as_str())];
+    let errors = "wsgate_upstream_connect_errors_total";
+    assert_eq!(series(&scrape(admin).await, errors, &labels), Some(0.0));
+    let addr = running.listener_addr("public").unwrap();
+    let (_, head) = raw_request(addr, &upgrade_request("/", "")).await;
+    assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+    let text = scrape(admin).await;
+    assert_eq!(series(&text, errors, &labels), Some(1.0));
+    let result = [("route", "dead"), ("result", "upstream_unavailable")];
+    assert_eq!(
+        series(&text, "wsgate_ws_handshakes_total", &result),
+        Some(1.0)
+    );
+    assert_eq!(
+        series(
+            &text,
+            "wsgate_ws_handshakes_total",
+            &[("route", "dead"), ("result", "ok")]
+        ),
+        Some(0.0)
+    );
+}

@@ -187,3 +187,73 @@ async fn sighup_reloads_the_file() {
     signal(&child, "-TERM");
     assert!(child.wait().unwrap().success());
 }
+
+/// SIGHUP to the binary: what the new file adds (an endpoint, an upstream, a route, a listener) is
+/// exported at 0 right after the reload, next to what was there from the start.
+#[tokio::test]
+async fn sighup_exports_the_series_of_what_the_new_file_adds() {
+    let admin = free_port();
+    let file = |extra_endpoint: &str, extra: &str, extra_route: &str| {
+        format!(
+            r#"
+listeners:
+  - {{ name: public, bind: "127.0.0.1:0" }}{extra}
+admin: {{ bind: "127.0.0.1:{admin}" }}
+upstreams:
+  app: {{ endpoints: ["127.0.0.1:9001"{extra_endpoint}] }}
+  side: {{ endpoints: ["127.0.0.1:9003"] }}
+routes:
+  - {{ name: app, upstream: app }}{extra_route}
+"#
+        )
+    };
+    let (child, lines, path) = spawn_wsgate("preset", &file("", "", ""), &[]);
+    let child = KillOnDrop(child);
+    let logged = |text: &'static str, times: usize| {
+        let lines = lines.clone();
+        move || {
+            let n = lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(text))
+                .count();
+            (n >= times).then_some(())
+        }
+    };
+    eventually("admin listening", logged("admin listening", 1)).await;
+    let admin: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
+    preset::assert_known_series(
+        &scrape(admin).await,
+        &preset::Known {
+            listeners: &["public"],
+            upstreams: &[("app", &["127.0.0.1:9001"]), ("side", &["127.0.0.1:9003"])],
+            routes: &["app"],
+            reloads: [0.0, 0.0],
+        },
+    );
+
+    std::fs::write(
+        &path,
+        file(
+            r#", "127.0.0.1:9002""#,
+            "\n  - { name: second, bind: \"127.0.0.1:0\" }",
+            "\n  - { name: side, match: { path_prefix: \"/side\" }, upstream: side }",
+        ),
+    )
+    .unwrap();
+    signal(&child.0, "-HUP");
+    eventually("reloaded", logged("configuration reloaded", 1)).await;
+    preset::assert_known_series(
+        &scrape(admin).await,
+        &preset::Known {
+            listeners: &["public", "second"],
+            upstreams: &[
+                ("app", &["127.0.0.1:9001", "127.0.0.1:9002"]),
+                ("side", &["127.0.0.1:9003"]),
+            ],
+            routes: &["app", "side"],
+            reloads: [1.0, 0.0],
+        },
+    );
+}

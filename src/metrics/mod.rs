@@ -10,8 +10,11 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use crate::config::Config;
+use crate::proto::close::RECEIVED_CODE_LABELS;
 use crate::proto::frame::OpCode;
 use crate::proto::tracker::Sender;
+use crate::proto::violation::{Violation, DATA_AFTER_CLOSE};
 use names::*;
 
 /// Latency buckets in seconds: 0.5 ms to 10 s.
@@ -232,6 +235,28 @@ impl Metrics {
         )
     }
 
+    /// Creates at 0 every series whose label values `config` fixes (Prometheus "avoid missing
+    /// metrics"): a panel then shows 0 instead of "No data", and rate() sees the first event, which a
+    /// series born at 1 hides. Called at start and after each reload; per-route series are created by
+    /// [`Metrics::route`], endpoint gauges by the upstream. Series of removed entries stay.
+    pub fn preset(&self, config: &Config) {
+        for result in [RELOAD_SUCCESS, RELOAD_FAILURE] {
+            self.config_reloads.with_label_values(&[result]);
+        }
+        for listener in &config.listeners {
+            self.connections_rejected
+                .with_label_values(&[&listener.name]);
+        }
+        for upstream in &config.upstreams {
+            for endpoint in &upstream.endpoints {
+                self.upstream_connect_errors
+                    .with_label_values(&[&upstream.name, endpoint]);
+            }
+        }
+        self.ws_handshakes
+            .with_label_values(&[NO_ROUTE, NO_ROUTE_RESULT]);
+    }
+
     pub fn config_reload(&self, result: &str) {
         self.config_reloads.with_label_values(&[result]).inc();
     }
@@ -242,8 +267,26 @@ impl Metrics {
             .inc();
     }
 
-    /// Resolves every per-route handle once; connections share the result.
+    /// Resolves every per-route handle once; connections share the result. The route's rare-event
+    /// series (handshake results, violations, closes) are created at 0 here too.
     pub fn route(&self, route: &str) -> Arc<RouteMetrics> {
+        for result in HANDSHAKE_RESULTS {
+            self.ws_handshakes.with_label_values(&[route, result]);
+        }
+        for sender in [Sender::Client, Sender::Upstream] {
+            let dir = direction_label(sender);
+            let kinds = Violation::ALL
+                .into_iter()
+                .filter(|v| v.possible_from(sender))
+                .map(Violation::kind)
+                .chain([DATA_AFTER_CLOSE]);
+            for kind in kinds {
+                self.ws_violations.with_label_values(&[route, dir, kind]);
+            }
+            for code in RECEIVED_CODE_LABELS {
+                self.ws_closes.with_label_values(&[route, dir, code]);
+            }
+        }
         let direction = |sender: Sender| DirectionMetrics {
             frames: OpCode::ALL.map(|op| {
                 self.ws_frames

@@ -39,3 +39,23 @@ pub const NO_ROUTE: &str = "none";
 /// `direction` label values: the sender of the frame.
 pub const CLIENT_TO_UPSTREAM: &str = "client_to_upstream";
 pub const UPSTREAM_TO_CLIENT: &str = "upstream_to_client";
+
+/// Every `result` of `wsgate_ws_handshakes_total` a route can get; a request that matched no route
+/// gets `no_route` under route `none`, never these.
+pub const HANDSHAKE_RESULTS: [&str; 11] = [
+    "ok",
+    "bad_request",
+    "version",
+    "forbidden_origin",
+    "upstream_unavailable",
+    "upstream_rejected",
+    "bad_accept",
+    "bad_subprotocol",
+    "bad_extension",
+    "timeout",
+    "over_capacity",
+];
+pub const NO_ROUTE_RESULT: &str = "no_route";
+/// `result` values of `wsgate_config_reloads_total`.
+pub const RELOAD_SUCCESS: &str = "success";
+pub const RELOAD_FAILURE: &str = "failure";

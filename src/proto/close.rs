@@ -24,6 +24,13 @@ pub fn parse_close_payload(payload: &[u8]) -> Result<Option<u16>, Violation> {
     }
 }
 
+/// Every `code` label a counted close frame can get: the valid wire codes by class, and `1005` for an
+/// empty close (a close frame with any other code is a violation, not a close).
+pub const RECEIVED_CODE_LABELS: [&str; 15] = [
+    "1000", "1001", "1002", "1003", "1005", "1007", "1008", "1009", "1010", "1011", "1012", "1013",
+    "1014", "3xxx", "4xxx",
+];
+
 /// The `code` label of `wsgate_ws_closes_total`. An empty close frame is labelled `1005`, RFC 6455's
 /// "no status received" pseudo-code.
 pub fn code_label(code: u16) -> &'static str {
@@ -70,6 +77,20 @@ mod tests {
             parse_close_payload(&[0x03, 0xE8, 0xFF]),
             Err(Violation::InvalidUtf8)
         );
+    }
+
+    #[test]
+    fn received_code_labels_are_exactly_what_valid_closes_get() {
+        let mut produced: Vec<&str> = (0..=u16::MAX)
+            .filter(|&code| is_valid_wire_code(code))
+            .map(code_label)
+            .collect();
+        produced.push("1005");
+        produced.sort_unstable();
+        produced.dedup();
+        let mut listed = RECEIVED_CODE_LABELS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(produced, listed);
     }
 
     #[test]

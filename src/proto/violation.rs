@@ -1,6 +1,8 @@
 //! What a peer can do wrong after the upgrade, and the one mapping to its metric kind and close code.
 //! No I/O.
 
+use super::tracker::Sender;
+
 /// A broken RFC 6455 rule, found in the frames of one sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Violation {
@@ -36,7 +38,38 @@ pub enum Violation {
     BadCompression,
 }
 
+/// The `kind` label of a data frame that follows its sender's close frame (dropped, no close).
+pub const DATA_AFTER_CLOSE: &str = "data_after_close";
+
 impl Violation {
+    /// Every variant: the metrics create each kind's series at 0 when a route is loaded.
+    pub const ALL: [Violation; 15] = [
+        Violation::UnmaskedFrame,
+        Violation::MaskedFrame,
+        Violation::ReservedOpcode,
+        Violation::ReservedBits,
+        Violation::ControlTooLong,
+        Violation::FragmentedControl,
+        Violation::BadContinuation,
+        Violation::UnfinishedMessage,
+        Violation::InvalidUtf8,
+        Violation::BadClose,
+        Violation::NonMinimalLength,
+        Violation::BadLength,
+        Violation::FrameTooBig,
+        Violation::MessageTooBig,
+        Violation::BadCompression,
+    ];
+
+    /// Whether `sender` can commit it: the masking rules are one-sided (RFC 6455 §5.1).
+    pub fn possible_from(self, sender: Sender) -> bool {
+        match self {
+            Violation::UnmaskedFrame => sender == Sender::Client,
+            Violation::MaskedFrame => sender == Sender::Upstream,
+            _ => true,
+        }
+    }
+
     /// The `kind` label of `wsgate_ws_protocol_violations_total`.
     pub fn kind(self) -> &'static str {
         match self {
@@ -82,7 +115,48 @@ impl Violation {
 
 #[cfg(test)]
 mod tests {
-    use super::Violation::*;
+    use super::Violation::{self, *};
+    use crate::proto::tracker::Sender;
+
+    /// Fails to compile when a variant is added, so that `ALL` gets it too.
+    fn position(v: Violation) -> usize {
+        match v {
+            UnmaskedFrame => 0,
+            MaskedFrame => 1,
+            ReservedOpcode => 2,
+            ReservedBits => 3,
+            ControlTooLong => 4,
+            FragmentedControl => 5,
+            BadContinuation => 6,
+            UnfinishedMessage => 7,
+            InvalidUtf8 => 8,
+            BadClose => 9,
+            NonMinimalLength => 10,
+            BadLength => 11,
+            FrameTooBig => 12,
+            MessageTooBig => 13,
+            BadCompression => 14,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_variant_once() {
+        for (i, v) in Violation::ALL.into_iter().enumerate() {
+            assert_eq!(position(v), i, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn masking_rules_are_one_sided() {
+        assert!(UnmaskedFrame.possible_from(Sender::Client));
+        assert!(!UnmaskedFrame.possible_from(Sender::Upstream));
+        assert!(MaskedFrame.possible_from(Sender::Upstream));
+        assert!(!MaskedFrame.possible_from(Sender::Client));
+        assert!(
+            InvalidUtf8.possible_from(Sender::Client)
+                && InvalidUtf8.possible_from(Sender::Upstream)
+        );
+    }
 
     #[test]
     fn kinds_and_codes() {

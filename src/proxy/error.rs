@@ -2,6 +2,7 @@
 
 use http::StatusCode;
 
+use crate::metrics::names;
 use crate::proto::handshake::HandshakeError;
 use crate::upstream::ConnectError;
 
@@ -53,7 +54,7 @@ impl ProxyError {
     /// The `result` label of `wsgate_ws_handshakes_total`.
     pub fn handshake_result(&self) -> &'static str {
         match self {
-            ProxyError::NoRoute => "no_route",
+            ProxyError::NoRoute => names::NO_ROUTE_RESULT,
             ProxyError::OverCapacity => "over_capacity",
             ProxyError::ClientHandshake(e) => e.result_label(),
             ProxyError::Connect(ConnectError::Timeout { .. }) => "timeout",
@@ -113,5 +114,106 @@ mod tests {
         assert_eq!(slow.handshake_result(), "timeout");
         let upstream = ProxyError::Upstream("reset".into());
         assert_eq!(upstream.status(), StatusCode::BAD_GATEWAY);
+    }
+
+    /// Fails to compile when a variant is added, so that the label test below covers it.
+    fn every_handshake_error() -> Vec<HandshakeError> {
+        use HandshakeError::*;
+        let all = vec![
+            MethodNotGet("POST".into()),
+            DuplicateHeader("upgrade"),
+            NoConnectionUpgrade,
+            HasBody,
+            UnsupportedVersion(None),
+            MissingKey,
+            BadKey,
+            BadProtocolSyntax,
+            BadExtensionSyntax,
+            ForbiddenOrigin(None),
+            UpstreamNotUpgraded,
+            BadAccept,
+            BadSubprotocol("x".into()),
+            BadExtension("x".into()),
+        ];
+        for e in &all {
+            match e {
+                MethodNotGet(_)
+                | DuplicateHeader(_)
+                | NoConnectionUpgrade
+                | HasBody
+                | UnsupportedVersion(_)
+                | MissingKey
+                | BadKey
+                | BadProtocolSyntax
+                | BadExtensionSyntax
+                | ForbiddenOrigin(_)
+                | UpstreamNotUpgraded
+                | BadAccept
+                | BadSubprotocol(_)
+                | BadExtension(_) => {}
+            }
+        }
+        all
+    }
+
+    /// The series created at 0 per route are exactly the results a routed upgrade can get.
+    #[test]
+    fn handshake_results_are_listed_for_the_metrics() {
+        let io = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let mut errors: Vec<ProxyError> = every_handshake_error()
+            .into_iter()
+            .flat_map(|e| {
+                [
+                    ProxyError::ClientHandshake(e.clone()),
+                    ProxyError::UpstreamHandshake(e),
+                ]
+            })
+            .collect();
+        errors.extend([
+            ProxyError::OverCapacity,
+            ProxyError::Connect(ConnectError::Timeout {
+                endpoint: "a:1".into(),
+                timeout: Duration::from_secs(1),
+            }),
+            ProxyError::Connect(ConnectError::Failed {
+                endpoint: "a:1".into(),
+                source: io(),
+            }),
+            ProxyError::Connect(ConnectError::Tls {
+                endpoint: "a:1".into(),
+                message: "x".into(),
+            }),
+            ProxyError::Connect(ConnectError::NoHealthyEndpoint {
+                upstream: "u".into(),
+            }),
+            ProxyError::Upstream("reset".into()),
+            ProxyError::ResponseTimeout {
+                endpoint: "a:1".into(),
+                timeout: Duration::from_secs(1),
+            },
+        ]);
+        for e in &errors {
+            match e {
+                ProxyError::NoRoute
+                | ProxyError::OverCapacity
+                | ProxyError::ClientHandshake(_)
+                | ProxyError::Connect(_)
+                | ProxyError::Upstream(_)
+                | ProxyError::ResponseTimeout { .. }
+                | ProxyError::UpstreamHandshake(_) => {}
+            }
+        }
+        // upgrade.rs labels a tunnel `ok` and a non-101 answer `upstream_rejected`.
+        let mut produced: Vec<&str> = errors.iter().map(ProxyError::handshake_result).collect();
+        produced.extend(["ok", "upstream_rejected"]);
+        produced.sort_unstable();
+        produced.dedup();
+        let mut listed = names::HANDSHAKE_RESULTS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(produced, listed);
+        assert_eq!(
+            ProxyError::NoRoute.handshake_result(),
+            names::NO_ROUTE_RESULT
+        );
     }
 }

@@ -24,6 +24,7 @@ use crate::metrics::{DirectionMetrics, FrameTally, RouteMetrics};
 use crate::proto::close::code_label;
 use crate::proto::frame::{control_payload, parse_header, OpCode};
 use crate::proto::tracker::{Limits, Sender, Step, Tracker};
+use crate::proto::violation::DATA_AFTER_CLOSE;
 
 /// Reads one poll may do before yielding: a sender that never runs dry must not starve the other
 /// direction, which is polled by the same task.
@@ -289,7 +290,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                 } => {
                     pos += len;
                     if first_after_close {
-                        self.route.violation(self.sender, "data_after_close");
+                        self.route.violation(self.sender, DATA_AFTER_CLOSE);
                     }
                 }
                 Step::Violation {

@@ -2,6 +2,8 @@
 //! raw TCP clients and backends for hostile bytes, frame builders, and metric readers.
 #![allow(dead_code, clippy::result_large_err)]
 
+pub mod preset;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -362,6 +364,11 @@ pub async fn scrape(admin: SocketAddr) -> String {
 
 /// The value of the series `name` whose labels are exactly `labels`; 0 when absent.
 pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    series(text, name, labels).unwrap_or(0.0)
+}
+
+/// The value of the series `name` whose labels are exactly `labels`, `None` when it is not exported.
+pub fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let want: BTreeMap<&str, &str> = labels.iter().copied().collect();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((series, value)) = line.rsplit_once(' ') else {
@@ -381,10 +388,18 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
             .map(|(k, v)| (k, v.trim_matches('"')))
             .collect();
         if have == want {
-            return value.parse().unwrap();
+            return Some(value.parse().unwrap());
         }
     }
-    0.0
+    None
+}
+
+/// How many series of `name` are exported.
+pub fn series_count(text: &str, name: &str) -> usize {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .count()
 }
 
 /// Connects a tokio-tungstenite client to `ws://addr/path`.
