@@ -309,6 +309,9 @@ impl Metrics {
             pings_answered: self
                 .ws_pings_answered
                 .with_label_values(&[route, direction_label(sender)]),
+            pongs_dropped: self
+                .ws_pongs_dropped
+                .with_label_values(&[route, direction_label(sender)]),
         };
         Arc::new(RouteMetrics {
             route: route.to_owned(),
@@ -370,14 +373,6 @@ impl RouteMetrics {
             .inc();
     }
 
-    /// Pongs dropped at the mailbox's bound (a sender that pings faster than it reads).
-    pub fn pongs_dropped(&self, sender: Sender, count: u64) {
-        self.metrics
-            .ws_pongs_dropped
-            .with_label_values(&[&self.route, direction_label(sender)])
-            .inc_by(count);
-    }
-
     pub fn close(&self, sender: Sender, code_label: &str) {
         self.metrics
             .ws_closes
@@ -393,6 +388,8 @@ pub struct DirectionMetrics {
     text_messages: IntCounter,
     binary_messages: IntCounter,
     pub pings_answered: IntCounter,
+    /// Answers dropped at the pong queue's bound (a sender that pings faster than it reads).
+    pub pongs_dropped: IntCounter,
 }
 
 /// Frames and messages counted locally during one walk of a read buffer, then added to the

@@ -262,7 +262,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                     // (RFC 6455 §5.5.3 allows answering only the latest ping).
                     let dropped = self.outbox.post_pong(&self.buf.data()[payload]);
                     if dropped > 0 {
-                        self.route.pongs_dropped(self.sender, dropped);
+                        self.counters.pongs_dropped.inc_by(dropped);
                     }
                     pos += len;
                 }
