@@ -411,3 +411,78 @@ async fn cookie_attributes_follow_the_config() {
     let expected = format!("io_srv={value}; Path=/socket.io/; Max-Age=7200; SameSite=None; Secure");
     assert!(answer.set_cookies.contains(&expected), "{answer:?}");
 }
+
+/// A self-signed certificate for localhost in a fresh directory: (cert path, key path, DER).
+fn self_signed(tag: &str) -> (String, String, Vec<u8>) {
+    let dir = std::env::temp_dir().join(format!("wsgate-sticky-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (pem, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key, cert.key_pair.serialize_pem()).unwrap();
+    let der = cert.cert.der().to_vec();
+    (pem.display().to_string(), key.display().to_string(), der)
+}
+
+/// The Set-Cookie values of a GET over TLS.
+async fn get_over_tls(addr: SocketAddr, der: &[u8]) -> Vec<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der.to_vec().into()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(TIMEOUT, tls.read_to_end(&mut response)).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap().to_owned();
+    parse(&head, &[]).set_cookies
+}
+
+#[tokio::test]
+async fn secure_by_default_on_tls_listeners_only() {
+    let a = backend("A").await;
+    let (cert, key, der) = self_signed("secure");
+    let yaml = |secure: &str| {
+        format!(
+            r#"
+listeners:
+  - {{ name: public, bind: "127.0.0.1:0" }}
+  - {{ name: tls, bind: "127.0.0.1:0", tls: {{ cert: "{cert}", key: "{key}" }} }}
+upstreams:
+  app:
+    endpoints: ["{}"]
+    sticky_cookie: {{ name: srv{secure} }}
+routes: [{{ name: app, upstream: app }}]
+"#,
+            a.addr
+        )
+    };
+    let value = wsgate::upstream::sticky::cookie_value("app", &a.addr.to_string());
+    let plain = format!("srv={value}; Path=/; HttpOnly; SameSite=Lax");
+    let secure = format!("{plain}; Secure");
+    for (setting, over_tcp, over_tls) in [
+        ("", &plain, &secure),
+        (", secure: true", &secure, &secure),
+        (", secure: false", &plain, &plain),
+    ] {
+        let running = start(&yaml(setting)).await;
+        let tcp = get(running.listener_addr("public").unwrap(), "").await;
+        assert!(tcp.set_cookies.contains(over_tcp), "{setting}: {tcp:?}");
+        let tls = get_over_tls(running.listener_addr("tls").unwrap(), &der).await;
+        assert!(tls.contains(over_tls), "{setting}: {tls:?}");
+    }
+}
