@@ -69,6 +69,8 @@ for p in logs:
     others = set().union(*(seen[q] for q in logs if q != p))
     assert not (created[p] & others), f"sessions of {p} reached the other backend: {created[p] & others}"
     assert created[p] == upgraded[p], f"{p}: not every session upgraded: {created[p] ^ upgraded[p]}"
+    for sid in created[p]:
+        assert re.search(rf" request (?:GET|POST) sid={re.escape(sid)} ", logs[p]), f"{sid}: no polling request"
 polls = sum(len(re.findall(r" request (?:GET|POST) sid=(?!-)", t)) for t in logs.values())
 print(f"sessions per backend {counts}, all upgraded to websocket on their own backend;"
       f" {polls} polling requests with a session id, none on the wrong backend")
