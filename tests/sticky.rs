@@ -17,8 +17,8 @@ use support::*;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// A backend answering its name: in the body of HTTP responses, in `X-Backend` of its 101s. It sets
-/// a cookie of its own, fails `/healthz` while `healthy` is false, and records the Cookie headers
+/// A backend answering its name: in the body of HTTP responses, in `X-Backend` of its 101s; it
+/// refuses upgrades to `/refuse` with 403. It sets a cookie of its own, fails `/healthz` while `healthy` is false, and records the Cookie headers
 /// it receives.
 struct Backend {
     addr: SocketAddr,
@@ -44,7 +44,9 @@ async fn backend(name: &'static str) -> Backend {
                         cookies.lock().unwrap().push(v.to_str().unwrap().to_owned());
                     }
                     let mut response = hyper::Response::new(Full::new(Bytes::from(name)));
-                    if let Some(key) = req.headers().get("sec-websocket-key") {
+                    if req.uri().path() == "/refuse" {
+                        *response.status_mut() = hyper::StatusCode::FORBIDDEN;
+                    } else if let Some(key) = req.headers().get("sec-websocket-key") {
                         let accept = wsgate::proto::handshake::accept_key(key.as_bytes());
                         *response.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
                         let h = response.headers_mut();
@@ -268,6 +270,18 @@ async fn an_upgrade_without_a_cookie_gets_one_in_its_101() {
             (first.backend.as_str(), None)
         );
     }
+    // A backend's refusal of an upgrade is its response too: it names the endpoint. (Which backend
+    // refused: its own cookie says; the connection stays open, so the body is not read.)
+    let (_stream, head) = raw_request(addr, &upgrade_request("/refuse", "")).await;
+    let refused = parse(&head, &[]);
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let by = match refused.set_cookies.iter().find(|c| c.starts_with("own=")) {
+        Some(c) if c.starts_with("own=A;") => &a,
+        Some(_) => &b,
+        None => panic!("the backend's own cookie was lost: {refused:?}"),
+    };
+    let expected = wsgate::upstream::sticky::cookie_value("app", &by.addr.to_string());
+    assert_eq!(refused.affinity(), Some(expected), "{refused:?}");
 }
 
 #[tokio::test]

@@ -140,9 +140,9 @@ async fn negotiate(
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
-        parts
-            .headers
-            .extend(affinity.map(|c| (http::header::SET_COOKIE, c)));
+        if let Some(cookie) = affinity {
+            parts.headers.append(http::header::SET_COOKIE, cookie);
+        }
         return Ok(Outcome::Refused(Response::from_parts(parts, body.boxed())));
     }
     let negotiated =
