@@ -86,6 +86,25 @@ pub struct RawUpstream {
     pub health: Option<RawHealth>,
     /// TLS toward the backend.
     pub tls: Option<RawUpstreamTls>,
+    /// Affinity cookies inserted by wsgate.
+    pub sticky_cookie: Option<RawStickyCookie>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStickyCookie {
+    /// Cookie name (an RFC 6265 token).
+    pub name: String,
+    /// `Path` attribute; default "/".
+    pub path: Option<String>,
+    /// `Max-Age`, e.g. "1h"; absent = a session cookie.
+    pub max_age: Option<String>,
+    /// `Secure`; absent = on TLS listeners only.
+    pub secure: Option<bool>,
+    /// `HttpOnly`; default true.
+    pub http_only: Option<bool>,
+    /// `strict`, `lax` (default) or `none`.
+    pub same_site: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

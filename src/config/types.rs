@@ -107,6 +107,33 @@ pub struct UpstreamConfig {
     pub health: Option<HealthCheck>,
     /// `None` = plain TCP to the endpoints.
     pub tls: Option<UpstreamTls>,
+    /// `None` = no affinity cookie: every request is balanced on its own.
+    pub sticky_cookie: Option<StickyCookie>,
+}
+
+/// A cookie wsgate sets naming the endpoint that served a client, and follows while it is eligible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickyCookie {
+    /// An RFC 6265 token.
+    pub name: String,
+    /// Default "/".
+    pub path: String,
+    /// `None` = a session cookie (no `Max-Age`).
+    pub max_age: Option<Duration>,
+    /// `None` = `Secure` on TLS listeners only.
+    pub secure: Option<bool>,
+    /// Default true.
+    pub http_only: bool,
+    pub same_site: SameSite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    /// The default.
+    Lax,
+    /// Needs `secure: true`: browsers drop `SameSite=None` cookies without `Secure`.
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

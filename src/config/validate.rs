@@ -329,6 +329,10 @@ fn upstream(name: &str, raw: &RawUpstream, base: &Path, errors: &mut Errors) -> 
         connect_attempts: connect_attempts.clamp(1, raw.endpoints.len().max(1)),
         health,
         tls,
+        sticky_cookie: raw
+            .sticky_cookie
+            .as_ref()
+            .map(|c| sticky::sticky_cookie(&path, c, errors)),
     }
 }
 
@@ -539,6 +543,9 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
         ping,
     }
 }
+
+#[path = "validate_sticky.rs"]
+mod sticky;
 
 #[cfg(test)]
 #[path = "validate_tests.rs"]

@@ -14,7 +14,7 @@ use hyper::body::{Body as _, Incoming};
 use super::headers::{add_forwarded, remove_hop_by_hop};
 use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy};
 use crate::upstream::endpoint::Endpoint;
-use crate::upstream::{ConnectError, UpstreamBody};
+use crate::upstream::{ConnectError, Selection, UpstreamBody};
 
 pub async fn forward(
     proxy: &Proxy,
@@ -26,10 +26,19 @@ pub async fn forward(
     let Some(route) = route else {
         return error_response(ProxyError::NoRoute.status(), Default::default());
     };
-    match send(proxy, route, req, peer, proto).await {
+    let selection = route.upstream.select(req.headers(), peer);
+    match send(proxy, route, req, peer, proto, &selection).await {
         Ok((response, endpoint)) => {
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
+            // Appended: the backend's own cookies stay.
+            if let Some(cookie) =
+                route
+                    .upstream
+                    .affinity_cookie(&selection, &endpoint, proto == "https")
+            {
+                parts.headers.append(http::header::SET_COOKIE, cookie);
+            }
             parts.extensions.insert(ServedBy(endpoint.addr.clone()));
             Response::from_parts(parts, body.boxed())
         }
@@ -49,9 +58,9 @@ async fn send(
     req: Request<Incoming>,
     peer: SocketAddr,
     proto: &'static str,
+    selection: &Selection,
 ) -> Result<(Response<Incoming>, Arc<Endpoint>), ProxyError> {
     let upstream = &route.upstream;
-    let key = upstream.hash_key(req.headers(), peer);
     let (mut parts, body) = req.into_parts();
     remove_hop_by_hop(&mut parts.headers);
     add_forwarded(&mut parts.headers, peer, proto, &proxy.trusted_proxies);
@@ -65,7 +74,7 @@ async fn send(
     let mut tried = upstream.untried();
     let mut last = None;
     for _ in 0..upstream.attempts() {
-        let Some(endpoint) = upstream.pick(key, &tried) else {
+        let Some(endpoint) = upstream.pick(selection, &tried) else {
             break;
         };
         upstream.mark_tried(&endpoint, &mut tried);

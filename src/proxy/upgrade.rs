@@ -110,9 +110,13 @@ async fn negotiate(
     }
     .ok_or(ProxyError::OverCapacity)?;
 
-    let key = route.upstream.hash_key(req.headers(), peer);
-    let (stream, chosen) = route.upstream.connect(key).await?;
+    let selection = route.upstream.select(req.headers(), peer);
+    let (stream, chosen) = route.upstream.connect(&selection).await?;
     let endpoint = chosen.addr.as_str();
+    // For the 101 and for a refusal alike: both came from this endpoint.
+    let affinity = route
+        .upstream
+        .affinity_cookie(&selection, &chosen, proto == "https");
 
     let mut headers = req.headers().clone();
     remove_hop_by_hop(&mut headers);
@@ -136,6 +140,9 @@ async fn negotiate(
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         let (mut parts, body) = response.into_parts();
         remove_hop_by_hop(&mut parts.headers);
+        if let Some(cookie) = affinity {
+            parts.headers.append(http::header::SET_COOKIE, cookie);
+        }
         return Ok(Outcome::Refused(Response::from_parts(parts, body.boxed())));
     }
     let negotiated =
@@ -147,6 +154,10 @@ async fn negotiate(
     remove_hop_by_hop(&mut client_headers);
     strip_websocket_headers(&mut client_headers);
     client_headers.extend(client_response_headers(&offer, &negotiated));
+    // Appended after the backend's own cookies, which stay.
+    if let Some(cookie) = affinity {
+        client_headers.append(http::header::SET_COOKIE, cookie);
+    }
     let mut client_response = Response::new(Empty::new().map_err(|never| match never {}).boxed());
     *client_response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     *client_response.headers_mut() = client_headers;

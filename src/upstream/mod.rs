@@ -5,6 +5,7 @@ pub mod balance;
 mod dial;
 pub mod endpoint;
 mod health;
+pub mod sticky;
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use http_body_util::combinators::BoxBody;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -29,6 +30,15 @@ use balance::{choose, stable_hash, Candidate};
 use dial::Dialer;
 pub use dial::UpstreamStream;
 use endpoint::Endpoint;
+use sticky::Sticky;
+
+/// What a request brings to the choice of endpoint: its hash key (`balance: hash`) and the endpoint
+/// its affinity cookie names (`sticky_cookie`), which wins while it is eligible.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection {
+    pub key: Option<u64>,
+    pub pinned: Option<usize>,
+}
 
 /// Request bodies toward upstreams (boxed, so that a bodyless request can be rebuilt for a retry).
 pub type UpstreamBody = BoxBody<Bytes, hyper::Error>;
@@ -64,6 +74,7 @@ pub struct Upstream {
     /// Tunnels and health probes connect through it alike.
     dialer: Arc<Dialer>,
     health: Option<JoinHandle<()>>,
+    sticky: Option<Sticky>,
 }
 
 impl Upstream {
@@ -133,6 +144,10 @@ impl Upstream {
             scheme: if cfg.tls.is_some() { "https" } else { "http" },
             dialer,
             health,
+            sticky: cfg
+                .sticky_cookie
+                .as_ref()
+                .map(|c| Sticky::new(c, &cfg.name, &cfg.endpoints)),
         })
     }
 
@@ -149,9 +164,17 @@ impl Upstream {
         self.config.connect_attempts
     }
 
+    /// How the request's headers and peer bear on the choice of endpoint.
+    pub fn select(&self, headers: &HeaderMap, peer: std::net::SocketAddr) -> Selection {
+        Selection {
+            key: self.hash_key(headers, peer),
+            pinned: self.sticky.as_ref().and_then(|s| s.pinned(headers)),
+        }
+    }
+
     /// The hash key of a request for `balance: hash` (`None` for other balancers, or when the request
     /// lacks the header or cookie: then the choice falls back to round robin).
-    pub fn hash_key(&self, headers: &HeaderMap, peer: std::net::SocketAddr) -> Option<u64> {
+    fn hash_key(&self, headers: &HeaderMap, peer: std::net::SocketAddr) -> Option<u64> {
         let Balance::Hash(key) = &self.config.balance else {
             return None;
         };
@@ -160,19 +183,15 @@ impl Upstream {
             HashKey::Header(name) => headers
                 .get(name.as_str())
                 .map(|v| stable_hash(v.as_bytes())),
-            HashKey::Cookie(name) => headers
-                .get_all(http::header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .filter_map(|pair| pair.trim().split_once('='))
+            HashKey::Cookie(name) => sticky::cookies(headers)
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| stable_hash(v)),
         }
     }
 
-    /// An eligible endpoint that `tried` does not mark, or `None`.
-    pub fn pick(&self, key: Option<u64>, tried: &[bool]) -> Option<Arc<Endpoint>> {
+    /// An eligible endpoint that `tried` does not mark, or `None`: the pinned one if it is such,
+    /// else the balancer's choice.
+    pub fn pick(&self, selection: &Selection, tried: &[bool]) -> Option<Arc<Endpoint>> {
         let candidates: Vec<Candidate> = self
             .endpoints
             .iter()
@@ -183,8 +202,25 @@ impl Upstream {
                 id: e.id,
             })
             .collect();
+        if let Some(i) = selection.pinned.filter(|&i| candidates[i].eligible) {
+            return Some(self.endpoints[i].clone());
+        }
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        choose(&self.config.balance, &candidates, turn, key).map(|i| self.endpoints[i].clone())
+        choose(&self.config.balance, &candidates, turn, selection.key)
+            .map(|i| self.endpoints[i].clone())
+    }
+
+    /// The affinity cookie for a response from `endpoint`: `None` without `sticky_cookie`, or when
+    /// the request's cookie already names it. `tls`: the client came over a TLS listener.
+    pub fn affinity_cookie(
+        &self,
+        selection: &Selection,
+        endpoint: &Endpoint,
+        tls: bool,
+    ) -> Option<HeaderValue> {
+        let sticky = self.sticky.as_ref()?;
+        let index = self.endpoints.iter().position(|e| e.id == endpoint.id)?;
+        (selection.pinned != Some(index)).then(|| sticky.set_cookie(index, tls))
     }
 
     /// Marks `endpoint` as tried in `tried`.
@@ -209,12 +245,12 @@ impl Upstream {
     /// up to `connect_attempts` times, as nginx's proxy_next_upstream does before anything was sent.
     pub async fn connect(
         &self,
-        key: Option<u64>,
+        selection: &Selection,
     ) -> Result<(UpstreamStream, Arc<Endpoint>), ConnectError> {
         let mut tried = self.untried();
         let mut last = None;
         for _ in 0..self.attempts() {
-            let Some(endpoint) = self.pick(key, &tried) else {
+            let Some(endpoint) = self.pick(selection, &tried) else {
                 break;
             };
             self.mark_tried(&endpoint, &mut tried);
