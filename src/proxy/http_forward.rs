@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body as _, Incoming};
 
 use super::headers::{add_forwarded, remove_hop_by_hop};
-use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy};
+use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy, Trying};
 use crate::upstream::endpoint::Endpoint;
 use crate::upstream::{ConnectError, UpstreamBody};
 
@@ -22,11 +22,12 @@ pub async fn forward(
     req: Request<Incoming>,
     peer: SocketAddr,
     proto: &'static str,
+    trying: &Trying,
 ) -> Response<Body> {
     let Some(route) = route else {
         return error_response(ProxyError::NoRoute.status(), Default::default());
     };
-    match send(proxy, route, req, peer, proto).await {
+    match send(proxy, route, req, peer, proto, trying).await {
         Ok((response, endpoint)) => {
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
@@ -49,6 +50,7 @@ async fn send(
     req: Request<Incoming>,
     peer: SocketAddr,
     proto: &'static str,
+    trying: &Trying,
 ) -> Result<(Response<Incoming>, Arc<Endpoint>), ProxyError> {
     let upstream = &route.upstream;
     let key = upstream.hash_key(req.headers(), peer);
@@ -69,6 +71,7 @@ async fn send(
             break;
         };
         upstream.mark_tried(&endpoint, &mut tried);
+        trying.set(&endpoint);
         // Upstream requests are HTTP/1.1 whatever the client spoke.
         let mut request = Request::builder()
             .method(parts.method.clone())
