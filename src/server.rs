@@ -264,6 +264,7 @@ impl Running {
         tracing::info!(connections = self.live.count(), ?window, "draining");
         let _ = tokio::time::timeout_at(started + window, self.live.idle()).await;
         let left_open = self.live.count();
+        self.live.abandon();
         tracing::info!(left_open, elapsed = ?started.elapsed(), "drained");
         DrainReport { left_open }
     }

@@ -116,10 +116,12 @@ async fn holding_backend(
     (addr, got_head, closed)
 }
 
-/// wsgate from the binary with JSON logs, an admin listener and one route `slow` to `backend`.
+/// wsgate from the binary with JSON logs, an admin listener and one route `slow` to `backend`;
+/// `extra` is more top-level YAML.
 async fn spawn_for(
     name: &str,
     backend: std::net::SocketAddr,
+    extra: &str,
 ) -> (
     KillOnDrop,
     Arc<std::sync::Mutex<Vec<String>>>,
@@ -131,7 +133,7 @@ async fn spawn_for(
         "listeners: [{{ name: public, bind: \"127.0.0.1:{port}\" }}]\n\
          admin: {{ bind: \"127.0.0.1:{admin}\" }}\n\
          upstreams: {{ slow: {{ endpoints: [\"{backend}\"] }} }}\n\
-         routes: [{{ name: slow, upstream: slow }}]\n"
+         routes: [{{ name: slow, upstream: slow }}]\n{extra}"
     );
     let (child, lines, _) = spawn_wsgate(name, &yaml, &["--log-format", "json"]);
     let listening = lines.clone();
@@ -165,7 +167,7 @@ async fn client_gone_before_the_response_is_499_and_cancels_the_upstream() {
 
 async fn client_gone_before_the_response(request: &str) {
     let (backend, got_head, closed) = holding_backend("").await;
-    let (_child, lines, addr, admin) = spawn_for("499", backend).await;
+    let (_child, lines, addr, admin) = spawn_for("499", backend, "").await;
 
     let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
     client.write_all(request.as_bytes()).await.unwrap();
@@ -221,7 +223,7 @@ async fn client_gone_before_the_response(request: &str) {
 async fn client_gone_while_the_body_streams_keeps_its_status() {
     let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n";
     let (backend, _, closed) = holding_backend(head).await;
-    let (_child, lines, addr, admin) = spawn_for("streaming", backend).await;
+    let (_child, lines, addr, admin) = spawn_for("streaming", backend, "").await;
 
     let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
     client
@@ -251,4 +253,66 @@ async fn client_gone_while_the_body_streams_keeps_its_status() {
         .collect();
     assert_eq!(events.len(), 1, "{events:?}");
     assert!(events[0].contains("\"status\":200"), "{}", events[0]);
+}
+
+/// A request still waiting when the drain deadline ends the process was dropped by wsgate, not left
+/// by its client: it is in the drain's `left_open`, not a 499.
+#[tokio::test]
+async fn requests_cut_by_the_drain_deadline_are_not_499() {
+    let (backend, got_head, _) = holding_backend("").await;
+    let port = free_port();
+    let yaml = format!(
+        "listeners: [{{ name: public, bind: \"127.0.0.1:{port}\" }}]\n\
+         upstreams: {{ slow: {{ endpoints: [\"{backend}\"] }} }}\n\
+         routes: [{{ name: slow, upstream: slow }}]\n\
+         shutdown: {{ drain_timeout: 200ms }}\n"
+    );
+    let path = std::env::temp_dir().join(format!("wsgate-{}-deadline.yaml", std::process::id()));
+    std::fs::write(&path, yaml).unwrap();
+    // Its own child rather than spawn_wsgate's, to read stderr to its very end.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wsgate"))
+        .args(["--log-format", "json", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut client = None;
+    for _ in 0..250 {
+        if let Ok(stream) = tokio::net::TcpStream::connect(addr).await {
+            client = Some(stream);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut client = client.expect("wsgate listening");
+    client
+        .write_all(b"GET /poll HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    eventually("the request at the backend", || {
+        got_head.load(Ordering::SeqCst).then_some(())
+    })
+    .await;
+    signal(&child.0, "-TERM");
+    let mut pipe = child.0.stderr.take().unwrap();
+    let stderr = tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut pipe, &mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap();
+    assert!(child.0.wait().unwrap().success());
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("\"drained\"") && l.contains("\"left_open\":1")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("\"http request\""), "{stderr}");
+    drop(client);
 }

@@ -212,6 +212,10 @@ impl Record<'_> {
 
 impl Drop for Record<'_> {
     fn drop(&mut self) {
+        // Dropped by the exit after a drain deadline, not by the client: counted in `left_open`.
+        if self.proxy.live.is_abandoned() {
+            return;
+        }
         let endpoint = self.trying.get();
         self.finish(client_closed(), endpoint.as_ref().map(|e| e.addr.as_str()));
     }
