@@ -160,6 +160,7 @@ async fn client_gone_before_the_response_is_499_and_cancels_the_upstream() {
     for request in [
         "GET /poll?since=7 HTTP/1.1\r\nHost: a\r\n\r\n",
         upgrade.as_str(),
+        "GET /poll?since=7 HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nten bytes.",
     ] {
         client_gone_before_the_response(request).await;
     }

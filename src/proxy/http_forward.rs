@@ -34,6 +34,10 @@ pub async fn forward(
             parts.extensions.insert(ServedBy(endpoint.addr.clone()));
             Response::from_parts(parts, body.boxed())
         }
+        Err(error @ (ProxyError::ClientGone | ProxyError::ClientBody(_))) => {
+            tracing::debug!(route = %route.metrics.route, %peer, %error, "request body failed");
+            error_response(error.status(), Default::default())
+        }
         Err(error) => {
             tracing::warn!(route = %route.metrics.route, error = %error, "upstream request failed");
             error_response(error.status(), Default::default())
@@ -103,7 +107,10 @@ async fn send(
                     break;
                 }
             }
-            Ok(Err(e)) => return Err(ProxyError::Upstream(format!("{}: {e}", endpoint.addr))),
+            Ok(Err(e)) => {
+                return Err(client_body_error(&e)
+                    .unwrap_or_else(|| ProxyError::Upstream(format!("{}: {e}", endpoint.addr))))
+            }
         }
     }
     Err(ProxyError::Connect(last.unwrap_or_else(|| {
@@ -115,6 +122,33 @@ async fn send(
 
 fn empty() -> UpstreamBody {
     Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// A request that failed because the client's body did (hyper's "user body" error, whose cause is
+/// the client connection's): the client left mid-body (EOF) or sent bad chunked framing. Not the
+/// backend's fault, so not a 502.
+fn client_body_error(e: &hyper_util::client::legacy::Error) -> Option<ProxyError> {
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_user)
+        {
+            let mut inner = cause.source();
+            while let Some(c) = inner {
+                if let Some(io) = c.downcast_ref::<io::Error>() {
+                    return Some(match io.kind() {
+                        io::ErrorKind::UnexpectedEof => ProxyError::ClientGone,
+                        _ => ProxyError::ClientBody(io.to_string()),
+                    });
+                }
+                inner = c.source();
+            }
+            return Some(ProxyError::ClientBody(cause.to_string()));
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// Finds the I/O cause of a connect failure to tell a timeout (504) from a refusal (502).

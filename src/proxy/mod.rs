@@ -138,8 +138,11 @@ impl Proxy {
         } else {
             http_forward::forward(&self, route, req, peer, slot.proto, trying).await
         };
-        let endpoint = response.extensions_mut().remove::<ServedBy>();
-        record.finish(response.status(), endpoint.as_ref().map(|e| e.0.as_str()));
+        let endpoint = response.extensions_mut().remove::<ServedBy>().map(|e| e.0);
+        // A 499 answered here (the client left inside its body) names the endpoint, as one dropped.
+        let waited = (response.status() == client_closed()).then(|| record.trying.get());
+        let endpoint = endpoint.or_else(|| waited.flatten().map(|e| e.addr.clone()));
+        record.finish(response.status(), endpoint.as_deref());
         Ok(response)
     }
 }
