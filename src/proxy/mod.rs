@@ -172,8 +172,8 @@ impl Trying {
 
 /// One request's access-log event, `http_requests_total` and duration, recorded exactly once: with
 /// the response status, or as 499 (with the endpoint it was waiting on) when the request is dropped
-/// unanswered. A client that leaves while
-/// the body streams is logged with the status it was sent (as nginx does), since the head went out.
+/// unanswered. A client that leaves while the body streams is logged with the status it was sent (as
+/// nginx does), since the head went out.
 struct Record<'a> {
     proxy: &'a Proxy,
     route: Option<&'a Route>,
@@ -216,7 +216,7 @@ impl Record<'_> {
 impl Drop for Record<'_> {
     fn drop(&mut self) {
         // Dropped by the exit after a drain deadline, not by the client: counted in `left_open`.
-        if self.proxy.live.is_abandoned() {
+        if self.done || self.proxy.live.is_abandoned() {
             return;
         }
         let endpoint = self.trying.get();
