@@ -1,7 +1,7 @@
 //! Graceful shutdown: the drain plan that every tunnel and HTTP connection watches, and the count of
 //! live connections that tells when the process may exit.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +53,8 @@ impl DrainSignal {
 pub struct Live {
     count: AtomicUsize,
     idle: Notify,
+    /// Set when a drain ends: what is still open is dropped by wsgate, not left by its client.
+    abandoned: AtomicBool,
 }
 
 pub struct LiveGuard(Arc<Live>);
@@ -75,6 +77,15 @@ impl Live {
 
     pub fn count(&self) -> usize {
         self.count.load(Ordering::SeqCst)
+    }
+
+    /// The drain is over: connections still open are about to be dropped with the process.
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
     }
 
     /// Resolves when no connection is left.

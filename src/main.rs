@@ -31,7 +31,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate the configuration file: exit 0, or print every error and exit 1.
+    /// Validate the configuration file: print every warning and exit 0, or print every error and
+    /// exit 1.
     Check,
     /// Run the embedded example config with a built-in echo backend.
     Demo,
@@ -80,8 +81,16 @@ fn check(path: Option<&Path>) -> ExitCode {
     let path = path.unwrap_or(Path::new(DEFAULT_CONFIG));
     match Config::load(path) {
         Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("{}: warning: {warning}", path.display());
+            }
+            let warnings = match config.warnings.len() {
+                0 => String::new(),
+                1 => ", 1 warning".to_owned(),
+                n => format!(", {n} warnings"),
+            };
             println!(
-                "{}: ok ({} listeners, {} upstreams, {} routes)",
+                "{}: ok ({} listeners, {} upstreams, {} routes{warnings})",
                 path.display(),
                 config.listeners.len(),
                 config.upstreams.len(),

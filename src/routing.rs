@@ -1,12 +1,59 @@
-//! Route choice (design.md "Routing"): a route whose host matches the request's Host (port ignored,
-//! case-insensitive) beats a route with no host; among those the longest path prefix wins, as a plain
-//! string prefix (nginx `location /prefix`, Envoy `prefix`): "/ws" also matches "/wsx".
+//! Route choice (design.md "Routing"): a route whose host equals the request's Host (port ignored,
+//! case-insensitive) beats a route with a `*.suffix` wildcard host, the longest suffix first, which beats
+//! a route with no host (nginx `server_name`, Envoy `domains`); among those the longest path prefix wins,
+//! as a plain string prefix (nginx `location /prefix`, Envoy `prefix`): "/ws" also matches "/wsx".
+
+use std::cmp::Reverse;
 
 use crate::config::Config;
 
+enum HostMatch {
+    Any,
+    /// Lower-cased.
+    Exact(String),
+    /// `*.example.com` kept as `.example.com`: matches `a.example.com` and `a.b.example.com`, not
+    /// `example.com` (as nginx).
+    Suffix(String),
+}
+
+impl HostMatch {
+    fn new(host: Option<&str>) -> Self {
+        match host {
+            None => HostMatch::Any,
+            Some(h) => match h.strip_prefix('*') {
+                Some(suffix) => HostMatch::Suffix(suffix.to_ascii_lowercase()),
+                None => HostMatch::Exact(h.to_ascii_lowercase()),
+            },
+        }
+    }
+
+    /// Exact hosts first, then wildcards by suffix length (longest first), then no host.
+    fn rank(&self) -> (u8, Reverse<usize>) {
+        match self {
+            HostMatch::Exact(_) => (0, Reverse(0)),
+            HostMatch::Suffix(suffix) => (1, Reverse(suffix.len())),
+            HostMatch::Any => (2, Reverse(0)),
+        }
+    }
+
+    fn matches(&self, host: Option<&str>) -> bool {
+        match (self, host) {
+            (HostMatch::Any, _) => true,
+            (_, None) => false,
+            (HostMatch::Exact(want), Some(have)) => want.eq_ignore_ascii_case(have),
+            (HostMatch::Suffix(suffix), Some(have)) => {
+                // Bytes, not str slicing: a Host header's bytes need not fall on char boundaries.
+                let (have, suffix) = (have.as_bytes(), suffix.as_bytes());
+                have.len() > suffix.len()
+                    && have[have.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+            }
+        }
+    }
+}
+
 pub struct Router {
-    /// (route index, host, prefix), host routes first, then by prefix length, longest first.
-    candidates: Vec<(usize, Option<String>, String)>,
+    /// (route index, host, prefix), in the order routes are tried (see the module comment).
+    candidates: Vec<(usize, HostMatch, String)>,
 }
 
 impl Router {
@@ -15,11 +62,10 @@ impl Router {
             .routes
             .iter()
             .enumerate()
-            .map(|(i, r)| (i, r.host.clone(), r.path_prefix.clone()))
+            .map(|(i, r)| (i, HostMatch::new(r.host.as_deref()), r.path_prefix.clone()))
             .collect();
         // Stable: among equal keys, config order decides.
-        candidates
-            .sort_by_key(|(_, host, prefix)| (host.is_none(), std::cmp::Reverse(prefix.len())));
+        candidates.sort_by_key(|(_, host, prefix)| (host.rank(), Reverse(prefix.len())));
         Router { candidates }
     }
 
@@ -29,12 +75,7 @@ impl Router {
         self.candidates
             .iter()
             .find(|(_, route_host, prefix)| {
-                let host_ok = match (route_host, host) {
-                    (None, _) => true,
-                    (Some(want), Some(have)) => want.eq_ignore_ascii_case(have),
-                    (Some(_), None) => false,
-                };
-                host_ok && path.starts_with(prefix.as_str())
+                route_host.matches(host) && path.starts_with(prefix.as_str())
             })
             .map(|(i, _, _)| *i)
     }
@@ -96,5 +137,31 @@ routes: [{ match: { host: "a.com", path_prefix: "/api" }, upstream: u }]
         assert_eq!(r.route(Some("b.com"), "/api"), None);
         assert_eq!(r.route(None, "/api"), None);
         assert_eq!(r.route(Some("a.com"), "/api/v1"), Some(0));
+    }
+
+    #[test]
+    fn exact_beats_wildcard_beats_any_and_longest_suffix_wins() {
+        let yaml = r#"
+listeners: [{ name: a, bind: "127.0.0.1:0" }]
+upstreams: { u: { endpoints: ["127.0.0.1:1"] } }
+routes:
+  - { name: any, upstream: u }
+  - { name: wild, match: { host: "*.example.com" }, upstream: u }
+  - { name: wild-chat, match: { host: "*.chat.example.com" }, upstream: u }
+  - { name: exact, match: { host: "a.chat.example.com" }, upstream: u }
+  - { name: wild-api, match: { host: "*.example.com", path_prefix: "/api" }, upstream: u }
+"#;
+        let r = Router::new(&Config::from_yaml(yaml).unwrap());
+        assert_eq!(r.route(Some("a.chat.example.com"), "/"), Some(3));
+        assert_eq!(r.route(Some("b.chat.example.com"), "/"), Some(2));
+        // The longer suffix wins although "/api" is a longer path prefix on the shorter one.
+        assert_eq!(r.route(Some("b.chat.example.com"), "/api"), Some(2));
+        assert_eq!(r.route(Some("B.Example.COM:8443"), "/"), Some(1));
+        assert_eq!(r.route(Some("a.b.example.com"), "/api/x"), Some(4));
+        // Not the bare domain, nor a name that merely ends the same way (nginx's rule).
+        assert_eq!(r.route(Some("example.com"), "/"), Some(0));
+        assert_eq!(r.route(Some(".example.com"), "/"), Some(0));
+        assert_eq!(r.route(Some("badexample.com"), "/"), Some(0));
+        assert_eq!(r.route(None, "/"), Some(0));
     }
 }

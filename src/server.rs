@@ -228,6 +228,7 @@ impl Running {
         if config.admin != state.config.admin {
             tracing::warn!("admin listener changes take effect on restart");
         }
+        log_warnings(&config);
         state.config = config;
         tracing::info!("configuration reloaded");
         Ok(())
@@ -265,6 +266,7 @@ impl Running {
         tracing::info!(connections = self.live.count(), ?window, "draining");
         let _ = tokio::time::timeout_at(started + window, self.live.idle()).await;
         let left_open = self.live.count();
+        self.live.abandon();
         tracing::info!(left_open, elapsed = ?started.elapsed(), "drained");
         DrainReport { left_open }
     }
@@ -281,6 +283,7 @@ impl Drop for Running {
 
 /// Binds every listener (and the admin listener), then serves in background tasks.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    log_warnings(&config);
     let metrics = Metrics::new();
     let (drain, signal) = DrainSignal::channel();
     let live = Arc::new(Live::default());
@@ -328,6 +331,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .collect();
     running.state.lock().expect("state lock").listeners = handles;
     Ok(running)
+}
+
+/// The same lines `wsgate check` prints, so a config that passed with warnings says so in the log too.
+fn log_warnings(config: &Config) {
+    for warning in &config.warnings {
+        tracing::warn!(path = %warning.path, "config warning: {warning}");
+    }
 }
 
 pub(crate) async fn bind(name: &str, addr: SocketAddr) -> Result<TcpListener, StartError> {

@@ -254,7 +254,7 @@ async fn active_health_checks_take_an_endpoint_out_and_back() {
     let (b, _tb) = named("B", b_healthy.clone()).await;
     let running = start(&config(
         &[a, b],
-        "    health: { path: /healthz, interval: 100ms, timeout: 200ms }",
+        "    health: { path: /healthz, interval: 250ms, timeout: 200ms }",
     ))
     .await;
     let addr = running.listener_addr("public").unwrap();

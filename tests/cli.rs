@@ -78,6 +78,90 @@ routes:
 }
 
 #[test]
+fn check_refuses_settings_that_can_never_work() {
+    let path = temp_yaml(
+        "never",
+        r#"
+listeners: [{ name: a, bind: "127.0.0.1:0" }]
+upstreams:
+  u:
+    endpoints: ["127.0.0.1:1"]
+    health: { path: /health, interval: 1s, timeout: 1s }
+routes:
+  - match: { host: "chat.*.com" }
+    upstream: u
+    websocket: { allowed_origins: ["https://ok.example.com", "example.com"] }
+"#,
+    );
+    let (code, stdout, stderr) = check(&path);
+    assert_eq!(code, 1, "{stdout}");
+    let source = path.display();
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            format!("{source}: upstreams.u.health.timeout: 1s is not below health.interval (1s)"),
+            format!("{source}: routes[0].match.host: \"chat.*.com\": only a leading \"*.\" wildcard is supported (e.g. \"*.example.com\")"),
+            format!("{source}: routes[0].websocket.allowed_origins[1]: \"example.com\" is not an origin: browsers send scheme://host[:port] (e.g. \"https://example.com\")"),
+        ]
+    );
+}
+
+/// Warnings are printed by `check` (exit 0) and logged by the running proxy at start and on SIGHUP.
+#[tokio::test]
+async fn warnings_are_printed_and_logged() {
+    let port = free_port();
+    let yaml = format!(
+        r#"
+listeners: [{{ name: a, bind: "127.0.0.1:{port}" }}]
+upstreams:
+  u: {{ endpoints: ["127.0.0.1:1"] }}
+  spare: {{ endpoints: ["127.0.0.1:2"] }}
+routes:
+  - upstream: u
+    websocket: {{ allowed_origins: ["null"] }}
+"#
+    );
+    let path = temp_yaml("warnings", &yaml);
+    let (code, stdout, stderr) = check(&path);
+    assert_eq!(code, 0, "{stderr}");
+    let source = path.display();
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            format!("{source}: warning: routes[0].websocket.allowed_origins[0]: \"null\" is the origin of sandboxed iframes and file:// pages: any site can send it"),
+            format!("{source}: warning: upstreams.spare: no route uses it"),
+        ]
+    );
+    assert_eq!(
+        stdout.trim(),
+        format!("{source}: ok (1 listeners, 2 upstreams, 1 routes, 2 warnings)")
+    );
+
+    let (child, lines, _) = spawn_wsgate("warnings-run", &yaml, &[]);
+    let child = KillOnDrop(child);
+    let count = |text: &'static str| {
+        let lines = lines.clone();
+        move || {
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(text))
+                .count()
+        }
+    };
+    let spare = count("config warning: upstreams.spare: no route uses it");
+    let listening = count("listening");
+    eventually("listening", || (listening() > 0).then_some(())).await;
+    assert_eq!(spare(), 1, "{:?}", lines.lock().unwrap());
+    signal(&child.0, "-HUP");
+    eventually("the warning again after SIGHUP", || {
+        (spare() == 2).then_some(())
+    })
+    .await;
+}
+
+#[test]
 fn check_reports_unknown_keys_and_syntax_with_lines() {
     let path = temp_yaml(
         "unknown",

@@ -298,3 +298,34 @@ routes: [{{ upstream: a }}]
         "{text}"
     );
 }
+
+/// A chunked body that breaks framing after its head went upstream is the client's fault: 400, not
+/// the 502 of a failing backend.
+#[tokio::test]
+async fn bad_chunk_in_a_streamed_body_is_400() {
+    let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = backend.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = backend.accept().await.unwrap();
+        let mut buf = [0u8; 1024];
+        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    let running = start(&config(a, a, "1s")).await;
+    let addr = running.listener_addr("public").unwrap();
+    let (head, _) = get(
+        addr,
+        "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+    let text = running.metrics_text();
+    let labels = |status| [("route", "a-root"), ("method", "POST"), ("status", status)];
+    assert_eq!(
+        metric(&text, "wsgate_http_requests_total", &labels("400")),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "wsgate_http_requests_total", &labels("502")),
+        0.0
+    );
+}

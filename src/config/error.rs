@@ -22,7 +22,7 @@ pub enum ConfigError {
     Invalid(Vec<FieldError>),
 }
 
-/// One semantic error at a YAML path such as `routes[2].upstream`.
+/// One semantic error (or warning) at a YAML path such as `routes[2].upstream`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     pub path: String,

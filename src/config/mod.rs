@@ -2,6 +2,7 @@
 //! (`validate`, `types`), and the errors `wsgate check` prints (`error`).
 
 mod error;
+mod hosts;
 mod raw;
 mod types;
 mod units;

@@ -150,7 +150,7 @@ pub struct RawHealth {
     pub path: String,
     /// Between checks, e.g. "5s".
     pub interval: Option<String>,
-    /// Answer deadline, e.g. "1s".
+    /// Answer deadline, e.g. "1s"; below `interval`.
     pub timeout: Option<String>,
 }
 
@@ -172,7 +172,8 @@ pub struct RawRoute {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMatch {
-    /// Host without port, case-insensitive; absent = any host.
+    /// Host without port, case-insensitive, or `*.example.com` for every name under example.com;
+    /// absent = any host.
     pub host: Option<String>,
     /// Plain string prefix of the path; default "/".
     pub path_prefix: Option<String>,
@@ -183,7 +184,7 @@ pub struct RawMatch {
 pub struct RawWebSocket {
     /// Allowed subprotocols; absent = pass through.
     pub subprotocols: Option<Vec<String>>,
-    /// Allowed Origin values; absent = any.
+    /// Allowed Origin values, `scheme://host[:port]` as browsers send them (or `null`); absent = any.
     pub allowed_origins: Option<Vec<String>>,
     /// Largest frame payload, e.g. "1MiB".
     pub max_frame_size: Option<RawSize>,

@@ -18,6 +18,9 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// Peers whose `X-Forwarded-For` is kept; empty = every peer's is kept (and appended to).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Settings that work but are probably mistakes (an unused upstream): `wsgate check` prints them,
+    /// the running proxy logs them at start and reload.
+    pub warnings: Vec<crate::config::FieldError>,
 }
 
 /// What SIGTERM does to open connections.
@@ -165,7 +168,8 @@ pub struct HealthCheck {
 pub struct RouteConfig {
     /// Metric label; defaults to the upstream name.
     pub name: String,
-    /// Lower-cased, without port. `None` matches any host.
+    /// Lower-cased, without port; `*.example.com` matches every name under example.com (not
+    /// example.com itself). `None` matches any host.
     pub host: Option<String>,
     /// Default "/".
     pub path_prefix: String,

@@ -1,5 +1,5 @@
 //! Raw YAML to typed config. Every semantic error is collected with its YAML path, so one run of
-//! `wsgate check` shows them all.
+//! `wsgate check` shows them all; warnings (legal but likely unintended) are collected the same way.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::{ConfigError, FieldError};
+use super::hosts::{check_origin, check_route_host, OriginKind};
 use super::raw::{RawConfig, RawRoute, RawShutdown, RawSize, RawUpstream, RawWebSocket};
 use super::types::*;
 use super::units::{parse_duration, parse_size};
@@ -16,11 +17,22 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_MAX_REQUEST_HEAD: usize = 64 * 1024;
 
 #[derive(Default)]
-struct Errors(Vec<FieldError>);
+struct Errors {
+    errors: Vec<FieldError>,
+    warnings: Vec<FieldError>,
+}
 
 impl Errors {
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError {
+        self.errors.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A setting that works but is probably a mistake: `wsgate check` prints it and still exits 0.
+    fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(FieldError {
             path: path.into(),
             message: message.into(),
         });
@@ -86,8 +98,20 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
         .collect();
     let routes = routes(&raw.routes, &upstreams, &mut errors);
     let shutdown = shutdown(raw.shutdown.as_ref(), &mut errors);
+    for (i, upstream) in upstreams.iter().enumerate() {
+        if !routes.iter().any(|r| r.upstream == i) {
+            let note = match upstream.health {
+                Some(_) => " (its health checks still run)",
+                None => "",
+            };
+            errors.warn(
+                format!("upstreams.{}", upstream.name),
+                format!("no route uses it{note}"),
+            );
+        }
+    }
 
-    if errors.0.is_empty() {
+    if errors.errors.is_empty() {
         Ok(Config {
             listeners,
             admin,
@@ -95,9 +119,10 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
             routes,
             shutdown,
             trusted_proxies,
+            warnings: errors.warnings,
         })
     } else {
-        Err(ConfigError::Invalid(errors.0))
+        Err(ConfigError::Invalid(errors.errors))
     }
 }
 
@@ -304,18 +329,27 @@ fn upstream(name: &str, raw: &RawUpstream, base: &Path, errors: &mut Errors) -> 
                 ),
             );
         }
+        let interval = errors.duration(
+            format!("{path}.health.interval"),
+            &h.interval,
+            Duration::from_secs(5),
+        );
+        let timeout = errors.duration(
+            format!("{path}.health.timeout"),
+            &h.timeout,
+            Duration::from_secs(1),
+        );
+        // Checks run one after another: one still waiting when the next is due cannot work.
+        if timeout >= interval {
+            errors.push(
+                format!("{path}.health.timeout"),
+                format!("{timeout:?} is not below health.interval ({interval:?})"),
+            );
+        }
         HealthCheck {
             path: h.path.clone(),
-            interval: errors.duration(
-                format!("{path}.health.interval"),
-                &h.interval,
-                Duration::from_secs(5),
-            ),
-            timeout: errors.duration(
-                format!("{path}.health.timeout"),
-                &h.timeout,
-                Duration::from_secs(1),
-            ),
+            interval,
+            timeout,
         }
     });
     UpstreamConfig {
@@ -401,14 +435,8 @@ fn routes(raw: &[RawRoute], upstreams: &[UpstreamConfig], errors: &mut Errors) -
             .host
             .as_ref()
             .map(|h| h.trim().to_ascii_lowercase());
-        if let Some(h) = &host {
-            let bracketed_v6 = h.starts_with('[') && h.ends_with(']');
-            if h.is_empty() || h.contains(['/', ' ']) || (h.contains(':') && !bracketed_v6) {
-                errors.push(
-                    format!("{path}.match.host"),
-                    format!("{h:?} must be a host name without port or path"),
-                );
-            }
+        if let Some(Err(message)) = host.as_deref().map(check_route_host) {
+            errors.push(format!("{path}.match.host"), message);
         }
         let path_prefix = r
             .matcher
@@ -463,11 +491,20 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
             }
         }
     }
-    if let Some(list) = &raw.allowed_origins {
-        for (i, o) in list.iter().enumerate() {
-            if o.trim().is_empty() {
-                errors.push(format!("{path}.allowed_origins[{i}]"), "must not be empty");
-            }
+    // Trimmed: the Origin header is compared exactly, so a stray space could never match.
+    let allowed_origins: Option<Vec<String>> = raw
+        .allowed_origins
+        .as_ref()
+        .map(|list| list.iter().map(|o| o.trim().to_owned()).collect());
+    for (i, origin) in allowed_origins.iter().flatten().enumerate() {
+        let at = format!("{path}.allowed_origins[{i}]");
+        match check_origin(origin) {
+            Ok(OriginKind::Tuple) => {}
+            Ok(OriginKind::Null) => errors.warn(
+                at,
+                "\"null\" is the origin of sandboxed iframes and file:// pages: any site can send it",
+            ),
+            Err(message) => errors.push(at, message),
         }
     }
     let mut size = |key: &str, value: &Option<RawSize>, default: u64| match value {
@@ -536,7 +573,7 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
         extensions,
         remask: raw.remask.unwrap_or(defaults.remask),
         subprotocols: raw.subprotocols.clone(),
-        allowed_origins: raw.allowed_origins.clone(),
+        allowed_origins,
         max_frame_size,
         max_message_size,
         validate_utf8: raw.validate_utf8.unwrap_or(defaults.validate_utf8),

@@ -19,6 +19,12 @@ pub enum ProxyError {
     ClientHandshake(#[source] HandshakeError),
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    /// The client closed its connection before its request body was whole (nginx's 499).
+    #[error("the client closed its connection inside the request body")]
+    ClientGone,
+    /// The client's request body broke HTTP/1.1 framing (a bad chunk).
+    #[error("bad request body: {0}")]
+    ClientBody(String),
     /// The backend failed while we sent the request or read its answer.
     #[error("upstream failed: {0}")]
     Upstream(String),
@@ -39,6 +45,8 @@ impl ProxyError {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::OverCapacity => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ClientHandshake(e) => e.status(),
+            ProxyError::ClientGone => super::client_closed(),
+            ProxyError::ClientBody(_) => StatusCode::BAD_REQUEST,
             ProxyError::Connect(ConnectError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Connect(ConnectError::Failed { .. }) => StatusCode::BAD_GATEWAY,
             ProxyError::Connect(ConnectError::Tls { .. }) => StatusCode::BAD_GATEWAY,
@@ -57,6 +65,8 @@ impl ProxyError {
             ProxyError::NoRoute => names::NO_ROUTE_RESULT,
             ProxyError::OverCapacity => "over_capacity",
             ProxyError::ClientHandshake(e) => e.result_label(),
+            // Upgrades carry no body; these cannot happen on that path.
+            ProxyError::ClientGone | ProxyError::ClientBody(_) => "bad_request",
             ProxyError::Connect(ConnectError::Timeout { .. }) => "timeout",
             ProxyError::Connect(ConnectError::Failed { .. }) => "upstream_unavailable",
             ProxyError::Connect(ConnectError::Tls { .. }) => "upstream_unavailable",
@@ -114,6 +124,9 @@ mod tests {
         assert_eq!(slow.handshake_result(), "timeout");
         let upstream = ProxyError::Upstream("reset".into());
         assert_eq!(upstream.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(ProxyError::ClientGone.status().as_u16(), 499);
+        let chunk = ProxyError::ClientBody("bad chunk".into());
+        assert_eq!(chunk.status(), StatusCode::BAD_REQUEST);
     }
 
     /// Fails to compile when a variant is added, so that the label test below covers it.
@@ -191,11 +204,15 @@ mod tests {
                 endpoint: "a:1".into(),
                 timeout: Duration::from_secs(1),
             },
+            ProxyError::ClientGone,
+            ProxyError::ClientBody("bad chunk".into()),
         ]);
         for e in &errors {
             match e {
                 ProxyError::NoRoute
                 | ProxyError::OverCapacity
+                | ProxyError::ClientGone
+                | ProxyError::ClientBody(_)
                 | ProxyError::ClientHandshake(_)
                 | ProxyError::Connect(_)
                 | ProxyError::Upstream(_)

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body as _, Incoming};
 
 use super::headers::{add_forwarded, remove_hop_by_hop};
-use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy};
+use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy, Trying};
 use crate::upstream::endpoint::Endpoint;
 use crate::upstream::{ConnectError, Selection, UpstreamBody};
 
@@ -22,12 +22,13 @@ pub async fn forward(
     req: Request<Incoming>,
     peer: SocketAddr,
     proto: &'static str,
+    trying: &Trying,
 ) -> Response<Body> {
     let Some(route) = route else {
         return error_response(ProxyError::NoRoute.status(), Default::default());
     };
     let selection = route.upstream.select(req.headers(), peer);
-    match send(proxy, route, req, peer, proto, &selection).await {
+    match send(proxy, route, req, peer, proto, &selection, trying).await {
         Ok((response, endpoint)) => {
             let (mut parts, body) = response.into_parts();
             remove_hop_by_hop(&mut parts.headers);
@@ -41,6 +42,10 @@ pub async fn forward(
             }
             parts.extensions.insert(ServedBy(endpoint.addr.clone()));
             Response::from_parts(parts, body.boxed())
+        }
+        Err(error @ (ProxyError::ClientGone | ProxyError::ClientBody(_))) => {
+            tracing::debug!(route = %route.metrics.route, %peer, %error, "request body failed");
+            error_response(error.status(), Default::default())
         }
         Err(error) => {
             tracing::warn!(route = %route.metrics.route, error = %error, "upstream request failed");
@@ -59,6 +64,7 @@ async fn send(
     peer: SocketAddr,
     proto: &'static str,
     selection: &Selection,
+    trying: &Trying,
 ) -> Result<(Response<Incoming>, Arc<Endpoint>), ProxyError> {
     let upstream = &route.upstream;
     let (mut parts, body) = req.into_parts();
@@ -78,6 +84,7 @@ async fn send(
             break;
         };
         upstream.mark_tried(&endpoint, &mut tried);
+        trying.set(&endpoint);
         // Upstream requests are HTTP/1.1 whatever the client spoke.
         let mut request = Request::builder()
             .method(parts.method.clone())
@@ -109,7 +116,10 @@ async fn send(
                     break;
                 }
             }
-            Ok(Err(e)) => return Err(ProxyError::Upstream(format!("{}: {e}", endpoint.addr))),
+            Ok(Err(e)) => {
+                return Err(client_body_error(&e)
+                    .unwrap_or_else(|| ProxyError::Upstream(format!("{}: {e}", endpoint.addr))))
+            }
         }
     }
     Err(ProxyError::Connect(last.unwrap_or_else(|| {
@@ -121,6 +131,33 @@ async fn send(
 
 fn empty() -> UpstreamBody {
     Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// A request that failed because the client's body did (hyper's "user body" error, whose cause is
+/// the client connection's): the client left mid-body (EOF) or sent bad chunked framing. Not the
+/// backend's fault, so not a 502.
+fn client_body_error(e: &hyper_util::client::legacy::Error) -> Option<ProxyError> {
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_user)
+        {
+            let mut inner = cause.source();
+            while let Some(c) = inner {
+                if let Some(io) = c.downcast_ref::<io::Error>() {
+                    return Some(match io.kind() {
+                        io::ErrorKind::UnexpectedEof => ProxyError::ClientGone,
+                        _ => ProxyError::ClientBody(io.to_string()),
+                    });
+                }
+                inner = c.source();
+            }
+            return Some(ProxyError::ClientBody(cause.to_string()));
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// Finds the I/O cause of a connect failure to tell a timeout (504) from a refusal (502).

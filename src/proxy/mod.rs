@@ -7,7 +7,7 @@ mod upgrade;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -24,6 +24,7 @@ use crate::metrics::{names, Metrics, RouteMetrics};
 use crate::proto::handshake::is_websocket_upgrade;
 use crate::routing::Router;
 use crate::server::{ConnectionSlot, StartError};
+use crate::upstream::endpoint::Endpoint;
 use crate::upstream::Upstream;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -119,31 +120,107 @@ impl Proxy {
             .router
             .route(host, req.uri().path())
             .map(|i| &self.routes[i]);
-        let mut response = if is_websocket_upgrade(req.version(), req.headers()) {
-            upgrade::handle(&self, route, req, peer, received, slot).await
-        } else {
-            http_forward::forward(&self, route, req, peer, slot.proto).await
+        // Armed before the first await: if the client goes away, hyper drops this future (and with
+        // it the upstream request, which cancels it) and the record logs 499 as it drops.
+        let mut record = Record {
+            proxy: &self,
+            route,
+            method,
+            path,
+            peer,
+            received,
+            trying: Trying::default(),
+            done: false,
         };
-        let label = route.map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
-        let elapsed = received.elapsed();
-        self.metrics.http_request(label, &method, response.status());
-        if let Some(route) = route {
+        let trying = &record.trying;
+        let mut response = if is_websocket_upgrade(req.version(), req.headers()) {
+            upgrade::handle(&self, route, req, peer, received, slot, trying).await
+        } else {
+            http_forward::forward(&self, route, req, peer, slot.proto, trying).await
+        };
+        let endpoint = response.extensions_mut().remove::<ServedBy>().map(|e| e.0);
+        // A 499 answered here (the client left inside its body) names the endpoint, as one dropped.
+        let waited = (response.status() == client_closed()).then(|| record.trying.get());
+        let endpoint = endpoint.or_else(|| waited.flatten().map(|e| e.addr.clone()));
+        record.finish(response.status(), endpoint.as_deref());
+        Ok(response)
+    }
+}
+
+/// nginx's "client closed request": the client left before wsgate had a response head for it.
+fn client_closed() -> StatusCode {
+    StatusCode::from_u16(499).expect("499 is in 100..=999")
+}
+
+/// The endpoint a request is waiting on, so that a 499 names it (nginx's `$upstream_addr`). Set once
+/// per attempt, never per frame.
+#[derive(Default)]
+pub(crate) struct Trying(Mutex<Option<Arc<Endpoint>>>);
+
+impl Trying {
+    pub(crate) fn set(&self, endpoint: &Arc<Endpoint>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(endpoint.clone());
+    }
+
+    fn get(&self) -> Option<Arc<Endpoint>> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// One request's access-log event, `http_requests_total` and duration, recorded exactly once: with
+/// the response status, or as 499 (with the endpoint it was waiting on) when the request is dropped
+/// unanswered. A client that leaves while the body streams is logged with the status it was sent (as
+/// nginx does), since the head went out.
+struct Record<'a> {
+    proxy: &'a Proxy,
+    route: Option<&'a Route>,
+    method: http::Method,
+    path: String,
+    peer: SocketAddr,
+    received: Instant,
+    trying: Trying,
+    done: bool,
+}
+
+impl Record<'_> {
+    fn finish(&mut self, status: StatusCode, endpoint: Option<&str>) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let label = self
+            .route
+            .map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
+        let elapsed = self.received.elapsed();
+        self.proxy.metrics.http_request(label, &self.method, status);
+        if let Some(route) = self.route {
             route.metrics.http_duration.observe(elapsed.as_secs_f64());
         }
-        let endpoint = response.extensions_mut().remove::<ServedBy>();
         tracing::info!(
             target: "wsgate::access",
             kind = "http",
             route = label,
-            %peer,
-            method = %method,
-            path = %path,
-            status = response.status().as_u16(),
-            endpoint = endpoint.as_ref().map_or("-", |e| e.0.as_str()),
+            peer = %self.peer,
+            method = %self.method,
+            path = %self.path,
+            status = status.as_u16(),
+            endpoint = endpoint.unwrap_or("-"),
             duration_ms = elapsed.as_millis() as u64,
             "http request"
         );
-        Ok(response)
+    }
+}
+
+impl Drop for Record<'_> {
+    fn drop(&mut self) {
+        // Dropped by the exit after a drain deadline, not by the client: counted in `left_open`.
+        if self.done || self.proxy.live.is_abandoned() {
+            return;
+        }
+        let endpoint = self.trying.get();
+        self.finish(client_closed(), endpoint.as_ref().map(|e| e.addr.as_str()));
     }
 }
 

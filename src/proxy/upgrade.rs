@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::headers::{add_forwarded, remove_hop_by_hop};
-use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy};
+use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy, Trying};
 use crate::drain::{DrainSignal, LiveGuard};
 use crate::metrics::names;
 use crate::proto::deflate::Agreed;
@@ -51,9 +51,10 @@ pub async fn handle(
     peer: SocketAddr,
     received: Instant,
     slot: Arc<ConnectionSlot>,
+    trying: &Trying,
 ) -> Response<Body> {
     let label = route.map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
-    match negotiate(proxy, route, req, peer, slot.proto).await {
+    match negotiate(proxy, route, req, peer, slot.proto, trying).await {
         Ok(Outcome::Tunnel {
             response,
             client,
@@ -94,6 +95,7 @@ async fn negotiate(
     mut req: Request<Incoming>,
     peer: SocketAddr,
     proto: &'static str,
+    trying: &Trying,
 ) -> Result<Outcome, ProxyError> {
     let route = route.ok_or(ProxyError::NoRoute)?;
     let ws = &route.config.websocket;
@@ -112,6 +114,7 @@ async fn negotiate(
 
     let selection = route.upstream.select(req.headers(), peer);
     let (stream, chosen) = route.upstream.connect(&selection).await?;
+    trying.set(&chosen);
     let endpoint = chosen.addr.as_str();
     // For the 101 and for a refusal alike: both came from this endpoint.
     let affinity = route
