@@ -354,7 +354,7 @@ async fn an_unhealthy_endpoints_cookie_is_rebalanced_until_it_is_back() {
     let b = backend("B").await;
     let running = start(&config(
         &[&a, &b],
-        &format!("    health: {{ path: /healthz, interval: 100ms, timeout: 200ms }}\n{STICKY}"),
+        &format!("    health: {{ path: /healthz, interval: 100ms, timeout: 80ms }}\n{STICKY}"),
     ))
     .await;
     let addr = running.listener_addr("public").unwrap();
