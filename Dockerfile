@@ -7,6 +7,9 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# Every workspace member must be present for cargo to load the workspace.
+COPY proto ./proto
+COPY bench ./bench
 COPY src ./src
 COPY config ./config
 RUN cargo build --release --locked --bin wsgate

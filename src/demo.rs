@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::proto::handshake::accept_key;
+use wsgate_proto::handshake::accept_key;
 
 /// The text of `config/example.yaml`, so the demo runs from any directory.
 pub const EXAMPLE_CONFIG: &str = include_str!("../config/example.yaml");

@@ -15,8 +15,8 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::ListenerConfig;
 use crate::drain::{Live, LiveGuard};
-use crate::proto::proxy_protocol;
 use crate::proxy::Proxy;
+use wsgate_proto::proxy_protocol;
 
 /// Holds a connection's places in the live counts (all connections, and its listener's) for as long as
 /// the HTTP connection or the tunnel it became lives.

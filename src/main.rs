@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use wsgate::config::{Config, ConfigError};
+use wsgate::{Config, ConfigError};
 
 #[derive(Parser)]
 #[command(
@@ -114,7 +114,7 @@ fn print_config_error(source: &str, e: &ConfigError) {
 fn demo_config(path: Option<&Path>) -> Result<Config, (String, ConfigError)> {
     match path {
         Some(path) => Config::load(path).map_err(|e| (path.display().to_string(), e)),
-        None => Config::from_yaml(wsgate::demo::EXAMPLE_CONFIG)
+        None => Config::from_yaml(wsgate::EXAMPLE_CONFIG)
             .map_err(|e| ("embedded config/example.yaml".to_owned(), e)),
     }
 }
@@ -217,7 +217,7 @@ async fn start_demo_backend(config: &Config) -> Result<(), String> {
         .ok()
         .and_then(|mut addrs| addrs.next())
         .ok_or_else(|| format!("cannot resolve the echo backend address {endpoint}"))?;
-    let bound = wsgate::demo::spawn_echo_backend(addr)
+    let bound = wsgate::spawn_echo_backend(addr)
         .await
         .map_err(|e| format!("cannot bind the echo backend at {addr}: {e}"))?;
     tracing::info!(addr = %bound, "demo echo backend listening");

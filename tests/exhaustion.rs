@@ -168,7 +168,7 @@ async fn a_reader_that_stops_blocks_the_sender_not_wsgate_memory() {
             })
             .map(|(_, v)| v.trim().to_owned())
             .unwrap();
-        let accept = wsgate::proto::handshake::accept_key(key.as_bytes());
+        let accept = wsgate_proto::handshake::accept_key(key.as_bytes());
         stream
             .write_all(switching(&accept).as_bytes())
             .await

@@ -52,6 +52,30 @@ fn dockerfile_copies_only_what_exists_and_dockerignore_keeps_it() {
 }
 
 #[test]
+fn dockerfile_copies_every_workspace_member() {
+    let cargo = read("Cargo.toml");
+    let members = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("members = "))
+        .expect("a workspace members list");
+    let copied: Vec<String> = instructions()
+        .into_iter()
+        .filter(|(k, _)| k == "COPY")
+        .map(|(_, v)| v)
+        .collect();
+    for member in members.trim_matches(['[', ']']).split(',') {
+        let member = member.trim().trim_matches('"');
+        if member == "." {
+            continue;
+        }
+        assert!(
+            copied.iter().any(|c| c == &format!("{member} ./{member}")),
+            "the Dockerfile does not copy workspace member {member}"
+        );
+    }
+}
+
+#[test]
 fn dockerfile_names_match_the_crate_and_its_config() {
     let cargo = read("Cargo.toml");
     let all = instructions();

@@ -47,7 +47,7 @@ async fn backend(name: &'static str) -> Backend {
                     if req.uri().path() == "/refuse" {
                         *response.status_mut() = hyper::StatusCode::FORBIDDEN;
                     } else if let Some(key) = req.headers().get("sec-websocket-key") {
-                        let accept = wsgate::proto::handshake::accept_key(key.as_bytes());
+                        let accept = wsgate_proto::handshake::accept_key(key.as_bytes());
                         *response.status_mut() = hyper::StatusCode::SWITCHING_PROTOCOLS;
                         let h = response.headers_mut();
                         h.insert("upgrade", "websocket".parse().unwrap());
@@ -280,7 +280,7 @@ async fn an_upgrade_without_a_cookie_gets_one_in_its_101() {
         Some(_) => &b,
         None => panic!("the backend's own cookie was lost: {refused:?}"),
     };
-    let expected = wsgate::upstream::sticky::cookie_value("app", &by.addr.to_string());
+    let expected = wsgate::sticky_cookie_value("app", &by.addr.to_string());
     assert_eq!(refused.affinity(), Some(expected), "{refused:?}");
 }
 
@@ -292,7 +292,7 @@ async fn garbage_or_foreign_cookie_values_are_rebalanced_with_a_new_cookie() {
     let addr = running.listener_addr("public").unwrap();
     let known = [get(addr, "").await, get(addr, "").await].map(|x| x.affinity().unwrap());
     // A value for this address in another upstream, forged or stale values: none are ours.
-    let foreign = wsgate::upstream::sticky::cookie_value("other", &a.addr.to_string());
+    let foreign = wsgate::sticky_cookie_value("other", &a.addr.to_string());
     for cookie in [
         "srv=garbage",
         "srv=",
@@ -421,7 +421,7 @@ async fn cookie_attributes_follow_the_config() {
     let block = "    sticky_cookie: { name: io_srv, path: /socket.io/, max_age: 2h, secure: true, http_only: false, same_site: none }";
     let running = start(&config(&[&a], block)).await;
     let answer = get(running.listener_addr("public").unwrap(), "").await;
-    let value = wsgate::upstream::sticky::cookie_value("app", &a.addr.to_string());
+    let value = wsgate::sticky_cookie_value("app", &a.addr.to_string());
     let expected = format!("io_srv={value}; Path=/socket.io/; Max-Age=7200; SameSite=None; Secure");
     assert!(answer.set_cookies.contains(&expected), "{answer:?}");
 }
@@ -485,7 +485,7 @@ routes: [{{ name: app, upstream: app }}]
             a.addr
         )
     };
-    let value = wsgate::upstream::sticky::cookie_value("app", &a.addr.to_string());
+    let value = wsgate::sticky_cookie_value("app", &a.addr.to_string());
     let plain = format!("srv={value}; Path=/; HttpOnly; SameSite=Lax");
     let secure = format!("{plain}; Secure");
     for (setting, over_tcp, over_tls) in [

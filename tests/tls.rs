@@ -278,7 +278,7 @@ async fn tls_backend_with(pki: &Pki, client_auth: bool, health: Arc<Health>) -> 
                                 Bytes::from("secure"),
                             )));
                         };
-                        let accept = wsgate::proto::handshake::accept_key(key.as_bytes());
+                        let accept = wsgate_proto::handshake::accept_key(key.as_bytes());
                         let upgrade = hyper::upgrade::on(&mut req);
                         tokio::spawn(async move {
                             let Ok(upgraded) = upgrade.await else { return };

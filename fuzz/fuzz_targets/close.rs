@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::proto::close::{is_valid_wire_code, parse_close_payload};
+use wsgate_proto::close::{is_valid_wire_code, parse_close_payload};
 
 fuzz_target!(|payload: &[u8]| {
     let expected = match payload {

@@ -4,7 +4,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Version};
 use libfuzzer_sys::fuzz_target;
-use wsgate::proto::handshake::*;
+use wsgate_proto::handshake::*;
 
 fn headers(text: &[u8]) -> HeaderMap {
     let mut map = HeaderMap::new();

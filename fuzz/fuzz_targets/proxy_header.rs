@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::proto::proxy_protocol::parse;
+use wsgate_proto::proxy_protocol::parse;
 
 fuzz_target!(|data: &[u8]| {
     let whole = parse(data);

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::proto::tracker::{Limits, Sender, Step, Tracker};
+use wsgate_proto::tracker::{Limits, Sender, Step, Tracker};
 
 /// Runs the relay's loop over `input` delivered in pieces of `piece` bytes into a buffer of `capacity`.
 fn drive(

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsgate::proto::utf8::Utf8Validator;
+use wsgate_proto::utf8::Utf8Validator;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&cut, input)) = data.split_first() else {

@@ -471,7 +471,7 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
     let defaults = WebSocketConfig::default();
     let extensions = raw.extensions.clone().unwrap_or_default();
     for (i, name) in extensions.iter().enumerate() {
-        if !name.eq_ignore_ascii_case(crate::proto::deflate::NAME) {
+        if !name.eq_ignore_ascii_case(wsgate_proto::deflate::NAME) {
             errors.push(
                 format!("{path}.extensions[{i}]"),
                 format!("{name:?} is not supported (permessage-deflate is)"),

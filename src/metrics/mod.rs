@@ -11,11 +11,11 @@ use prometheus::{
 };
 
 use crate::config::Config;
-use crate::proto::close::RECEIVED_CODE_LABELS;
-use crate::proto::frame::OpCode;
-use crate::proto::tracker::Sender;
-use crate::proto::violation::{Violation, DATA_AFTER_CLOSE};
 use names::*;
+use wsgate_proto::close::RECEIVED_CODE_LABELS;
+use wsgate_proto::frame::OpCode;
+use wsgate_proto::tracker::Sender;
+use wsgate_proto::violation::{Violation, DATA_AFTER_CLOSE};
 
 /// Latency buckets in seconds: 0.5 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -432,20 +432,6 @@ impl DirectionMetrics {
         }
         if tally.binary_messages > 0 {
             self.binary_messages.inc_by(tally.binary_messages);
-        }
-    }
-
-    #[inline]
-    pub fn frame(&self, opcode: OpCode, payload_len: u64) {
-        self.frames[opcode.index()].inc();
-        self.bytes[opcode.index()].inc_by(payload_len);
-    }
-
-    #[inline]
-    pub fn message(&self, opcode: OpCode) {
-        match opcode {
-            OpCode::Text => self.text_messages.inc(),
-            _ => self.binary_messages.inc(),
         }
     }
 }

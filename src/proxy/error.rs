@@ -3,8 +3,8 @@
 use http::StatusCode;
 
 use crate::metrics::names;
-use crate::proto::handshake::HandshakeError;
 use crate::upstream::ConnectError;
+use wsgate_proto::handshake::HandshakeError;
 
 /// Which side a failure came from (decides the status and the metric result).
 #[derive(Debug, thiserror::Error)]

@@ -21,11 +21,11 @@ pub use error::ProxyError;
 use crate::config::{Config, RouteConfig};
 use crate::drain::{DrainSignal, Live};
 use crate::metrics::{names, Metrics, RouteMetrics};
-use crate::proto::handshake::is_websocket_upgrade;
 use crate::routing::Router;
 use crate::server::{ConnectionSlot, StartError};
 use crate::upstream::endpoint::Endpoint;
 use crate::upstream::Upstream;
+use wsgate_proto::handshake::is_websocket_upgrade;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
 

@@ -17,16 +17,16 @@ use super::headers::{add_forwarded, remove_hop_by_hop};
 use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy, Trying};
 use crate::drain::{DrainSignal, LiveGuard};
 use crate::metrics::names;
-use crate::proto::deflate::Agreed;
-use crate::proto::handshake::{
-    client_response_headers, prepare_backend_headers, validate_request, validate_response,
-    RequestPolicy,
-};
-use crate::proto::tracker::{Limits, Sender};
 use crate::relay::{self, TunnelParams, CLOSE_GRACE};
 use crate::server::ConnectionSlot;
 use crate::upstream::endpoint::TunnelGuard;
 use crate::upstream::UpstreamStream;
+use wsgate_proto::deflate::Agreed;
+use wsgate_proto::handshake::{
+    client_response_headers, prepare_backend_headers, validate_request, validate_response,
+    RequestPolicy,
+};
+use wsgate_proto::tracker::{Limits, Sender};
 
 /// What the upstream made of the forwarded upgrade request.
 enum Outcome {

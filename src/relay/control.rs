@@ -1,8 +1,8 @@
 //! Control frames that wsgate writes itself (pongs, closes): built on the stack, masked toward the
 //! upstream with a fresh random key (RFC 6455 §5.3), unmasked toward the client.
 
-use crate::proto::frame::{encode_control, OpCode};
-use crate::proto::tracker::Sender;
+use wsgate_proto::frame::{encode_control, OpCode};
+use wsgate_proto::tracker::Sender;
 
 /// A complete control frame ready to write.
 pub struct ControlFrame {

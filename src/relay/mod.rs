@@ -20,11 +20,11 @@ use bytes::Bytes;
 use crate::config::Keepalive;
 use crate::drain::DrainSignal;
 use crate::metrics::RouteMetrics;
-use crate::proto::tracker::{Limits, Sender};
 pub use io::TunnelIo;
 use pump::Pump;
 use shared::Shared;
 use timers::{drain_close, watchdog};
+use wsgate_proto::tracker::{Limits, Sender};
 
 /// Once a peer is cut or found dead, how long the live side gets to take its close frame before the
 /// tunnel is dropped.

@@ -21,10 +21,10 @@ use super::io::{TunnelRead, TunnelWrite};
 use super::mailbox::{Mail, Mailbox};
 use super::shared::{other, Closer, Shared};
 use crate::metrics::{DirectionMetrics, FrameTally, RouteMetrics};
-use crate::proto::close::code_label;
-use crate::proto::frame::{control_payload, parse_header, OpCode};
-use crate::proto::tracker::{Limits, Sender, Step, Tracker};
-use crate::proto::violation::DATA_AFTER_CLOSE;
+use wsgate_proto::close::code_label;
+use wsgate_proto::frame::{control_payload, parse_header, OpCode};
+use wsgate_proto::tracker::{Limits, Sender, Step, Tracker};
+use wsgate_proto::violation::DATA_AFTER_CLOSE;
 
 /// Reads one poll may do before yielding: a sender that never runs dry must not starve the other
 /// direction, which is polled by the same task.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use tokio::time::Instant;
 
 use super::mailbox::Mailbox;
-use crate::proto::tracker::Sender;
+use wsgate_proto::tracker::Sender;
 
 pub(super) struct Shared {
     close_seen: [AtomicBool; 2],

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::shared::Shared;
 use crate::config::Keepalive;
 use crate::drain::DrainSignal;
-use crate::proto::tracker::Sender;
+use wsgate_proto::tracker::Sender;
 
 /// On shutdown, at this tunnel's random moment of the drain window, the client gets a close frame
 /// (written by the upstream -> client pump between frames). Its close reply then reaches the upstream

@@ -265,7 +265,7 @@ pub async fn raw_backend(
             })
             .unwrap_or_default();
         record.lock().unwrap().head = head;
-        let accept = wsgate::proto::handshake::accept_key(key.as_bytes());
+        let accept = wsgate_proto::handshake::accept_key(key.as_bytes());
         stream.write_all(respond(&accept).as_bytes()).await.unwrap();
         stream.write_all(&after).await.unwrap();
         let mut buf = [0u8; 4096];

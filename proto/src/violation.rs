@@ -116,7 +116,7 @@ impl Violation {
 #[cfg(test)]
 mod tests {
     use super::Violation::{self, *};
-    use crate::proto::tracker::Sender;
+    use crate::tracker::Sender;
 
     /// Fails to compile when a variant is added, so that `ALL` gets it too.
     fn position(v: Violation) -> usize {

@@ -8,9 +8,9 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
-use wsgate::proto::frame::{encode_header, FrameHeader, OpCode, MAX_HEADER_LEN};
-use wsgate::proto::mask::apply_mask;
-use wsgate::proto::tracker::{Limits, Sender, Step, Tracker};
+use wsgate_proto::frame::{encode_header, FrameHeader, OpCode, MAX_HEADER_LEN};
+use wsgate_proto::mask::apply_mask;
+use wsgate_proto::tracker::{Limits, Sender, Step, Tracker};
 
 const SIZES: [(usize, &str); 3] = [(16, "16B"), (1024, "1KiB"), (64 * 1024, "64KiB")];
 /// About this many payload bytes per walk, and at least 16 frames.
