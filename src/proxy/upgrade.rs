@@ -131,7 +131,7 @@ async fn negotiate(
         .uri(path)
         .version(Version::HTTP_11)
         .body(Empty::<Bytes>::new())
-        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+        .map_err(ProxyError::BuildRequest)?;
     *upstream_req.headers_mut() = headers;
 
     let timeout = route.upstream.response_timeout();
@@ -185,7 +185,10 @@ async fn send_upgrade<I>(
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let upstream_error = |e: hyper::Error| ProxyError::Upstream(format!("{endpoint}: {e}"));
+    let upstream_error = |source| ProxyError::UpstreamUpgrade {
+        endpoint: endpoint.to_owned(),
+        source,
+    };
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(upstream_error)?;
