@@ -102,3 +102,131 @@ impl Upstream {
         endpoint.connect_failed(self.config.max_fails, self.config.fail_timeout);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::metrics::Metrics;
+
+    /// An upstream of three endpoints, each ejected at its first failed connect.
+    fn upstream(attempts: usize) -> Upstream {
+        let yaml = format!(
+            r#"
+listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
+admin: {{ bind: "127.0.0.1:0" }}
+upstreams:
+  u:
+    endpoints: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
+    connect_attempts: {attempts}
+    max_fails: 1
+    fail_timeout: 1h
+routes: [{{ name: r, match: {{ path_prefix: "/" }}, upstream: u }}]
+"#
+        );
+        let config = Config::from_yaml(&yaml).unwrap_or_else(|e| panic!("{:?}", e.messages()));
+        Upstream::new(&config.upstreams[0], &Metrics::new()).unwrap()
+    }
+
+    /// The caller's error: "connect" when tries ran out on connect failures, "none" when no
+    /// endpoint was eligible, else its own.
+    #[derive(Debug, PartialEq)]
+    struct Caller(&'static str);
+
+    impl From<ConnectError> for Caller {
+        fn from(e: ConnectError) -> Self {
+            match e {
+                ConnectError::NoHealthyEndpoint { .. } => Caller("none"),
+                _ => Caller("connect"),
+            }
+        }
+    }
+
+    fn refused(endpoint: &Endpoint) -> Attempt<(), Caller> {
+        Attempt::ConnectFailed(ConnectError::Failed {
+            endpoint: endpoint.addr.clone(),
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        })
+    }
+
+    /// Runs `attempt` with `outcome(n, endpoint)` for the n-th try (from 1); returns the endpoint
+    /// that served (or the error) and the endpoints tried, in order.
+    async fn run(
+        upstream: &Upstream,
+        retry: Retry,
+        outcome: impl Fn(usize, &Endpoint) -> Attempt<(), Caller>,
+    ) -> (Result<String, Caller>, Vec<String>) {
+        let tried = Mutex::new(Vec::new());
+        let result = upstream
+            .attempt(&Selection::default(), retry, |endpoint| {
+                let mut tried = tried.lock().unwrap();
+                tried.push(endpoint.addr.clone());
+                let outcome = outcome(tried.len(), &endpoint);
+                async move { outcome }
+            })
+            .await
+            .map(|((), endpoint)| endpoint.addr.clone());
+        (result, tried.into_inner().unwrap())
+    }
+
+    fn distinct(tried: &[String]) -> usize {
+        let mut d = tried.to_vec();
+        d.sort();
+        d.dedup();
+        d.len()
+    }
+
+    #[tokio::test]
+    async fn connect_failures_move_on_to_untried_endpoints_until_none_is_left() {
+        let up = upstream(3);
+        let (result, tried) = run(&up, Retry::NextEndpoint, |_, e| refused(e)).await;
+        assert_eq!(result, Err(Caller("connect")));
+        assert_eq!((tried.len(), distinct(&tried)), (3, 3), "{tried:?}");
+        // Each was ejected by its failure: none is eligible, and nothing is tried.
+        let (result, tried) = run(&up, Retry::NextEndpoint, |_, _| Attempt::Done(())).await;
+        assert_eq!(result, Err(Caller("none")));
+        assert!(tried.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_first_endpoint_that_connects_serves() {
+        let up = upstream(3);
+        let (result, tried) = run(&up, Retry::NextEndpoint, |n, e| match n {
+            1 => refused(e),
+            _ => Attempt::Done(()),
+        })
+        .await;
+        assert_eq!(tried.len(), 2);
+        assert_ne!(tried[0], tried[1]);
+        assert_eq!(result, Ok(tried[1].clone()));
+    }
+
+    #[tokio::test]
+    async fn what_cannot_be_sent_twice_is_tried_once() {
+        let up = upstream(3);
+        let (result, tried) = run(&up, Retry::Never, |_, e| refused(e)).await;
+        assert_eq!(result, Err(Caller("connect")));
+        assert_eq!(tried.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failure_after_the_connect_is_never_retried() {
+        let up = upstream(3);
+        let (result, tried) = run(&up, Retry::NextEndpoint, |_, _| {
+            Attempt::Failed(Caller("reset"))
+        })
+        .await;
+        assert_eq!(result, Err(Caller("reset")));
+        assert_eq!(tried.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn connect_attempts_bounds_the_tries() {
+        let up = upstream(2);
+        let (result, tried) = run(&up, Retry::NextEndpoint, |_, e| refused(e)).await;
+        assert_eq!(result, Err(Caller("connect")));
+        assert_eq!((tried.len(), distinct(&tried)), (2, 2));
+    }
+}

@@ -126,3 +126,57 @@ impl ConnectError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_refused_tls_handshake_keeps_its_rustls_error() {
+        let alert = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure);
+        let io = io::Error::new(io::ErrorKind::InvalidData, alert.clone());
+        match ConnectError::tls("a:1", io) {
+            ConnectError::Tls { endpoint, source } => {
+                assert_eq!(endpoint, "a:1");
+                assert_eq!(source, alert);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn io_failing_under_a_tls_handshake_is_a_failed_connect() {
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        let error = ConnectError::tls("a:1", reset);
+        assert!(matches!(&error, ConnectError::Failed { source, .. }
+            if source.kind() == io::ErrorKind::ConnectionReset));
+        assert!(error.source().is_some());
+        let other = io::Error::other("not rustls");
+        assert!(matches!(
+            ConnectError::tls("a:1", other),
+            ConnectError::Failed { .. }
+        ));
+    }
+
+    #[test]
+    fn every_connect_failure_is_the_upstreams() {
+        let errors = [
+            ConnectError::Timeout {
+                endpoint: "a:1".into(),
+                timeout: Duration::from_secs(1),
+            },
+            ConnectError::Failed {
+                endpoint: "a:1".into(),
+                source: io::ErrorKind::ConnectionRefused.into(),
+            },
+            ConnectError::NoHealthyEndpoint {
+                upstream: "u".into(),
+            },
+        ];
+        for e in errors {
+            assert_eq!(e.side(), Side::Upstream, "{e:?}");
+        }
+    }
+}
