@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
+use wsgate_proto::close::CloseCode;
 
 /// Share of the drain window over which tunnel closes are spread; the rest is left for the close
 /// handshakes to finish before the deadline.
@@ -18,7 +19,7 @@ pub struct DrainPlan {
     /// Each tunnel gets its close at a random moment in `started .. started + spread`.
     pub spread: Duration,
     /// The code clients get: 1001 "going away" or 1012 "service restart".
-    pub close_code: u16,
+    pub close_code: CloseCode,
 }
 
 /// What a connection watches to learn that draining has begun.
@@ -150,10 +151,10 @@ mod tests {
         let plan = DrainPlan {
             started: Instant::now(),
             spread: Duration::from_secs(1),
-            close_code: 1012,
+            close_code: CloseCode::RESTART,
         };
         tx.send(Some(plan)).unwrap();
         assert!(signal.is_draining());
-        assert_eq!(signal.started().await.close_code, 1012);
+        assert_eq!(signal.started().await.close_code, CloseCode::RESTART);
     }
 }

@@ -1,11 +1,12 @@
 //! Close frame rules (RFC 6455 §5.5.1, §7.4) and the bounded `code` metric label. No I/O.
 
+pub use super::close_code::CloseCode;
 use super::violation::Violation;
 
 /// Codes a close frame may carry on the wire: 1000-1003, 1007-1014 (1012-1014 are in the IANA
 /// registry), 3000-4999. 1004-1006 and 1015 are reserved and never sent.
 pub fn is_valid_wire_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+    CloseCode::new(code).is_valid_on_wire()
 }
 
 /// Validates an unmasked close payload: empty, or a valid code followed by a UTF-8 reason.
@@ -32,7 +33,7 @@ pub const RECEIVED_CODE_LABELS: [&str; 15] = [
 ];
 
 /// The `code` label of `wsgate_ws_closes_total`. An empty close frame is labelled `1005`, RFC 6455's
-/// "no status received" pseudo-code.
+/// "no status received" pseudo-code (`CloseCode::NO_STATUS`).
 pub fn code_label(code: u16) -> &'static str {
     const KNOWN: [&str; 16] = [
         "1000", "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009", "1010",
@@ -63,7 +64,10 @@ mod tests {
     fn payloads() {
         assert_eq!(parse_close_payload(&[]), Ok(None));
         assert_eq!(parse_close_payload(&[0x03]), Err(Violation::BadClose));
-        assert_eq!(parse_close_payload(&[0x03, 0xE8]), Ok(Some(1000)));
+        assert_eq!(
+            parse_close_payload(&CloseCode::NORMAL.to_be_bytes()),
+            Ok(Some(CloseCode::NORMAL.as_u16()))
+        );
         assert_eq!(parse_close_payload(b"\x0b\xb8bye"), Ok(Some(3000)));
         assert_eq!(parse_close_payload(&[0x13, 0x87]), Ok(Some(4999)));
         for bad in [999u16, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod close;
+pub mod close_code;
 pub mod deflate;
 pub mod frame;
 pub mod handshake;

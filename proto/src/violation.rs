@@ -1,6 +1,7 @@
 //! What a peer can do wrong after the upgrade, and the one mapping to its metric kind and close code.
 //! No I/O.
 
+use super::close_code::CloseCode;
 use super::tracker::Sender;
 
 /// A broken RFC 6455 rule, found in the frames of one sender.
@@ -92,23 +93,23 @@ impl Violation {
     }
 
     /// The close code the sender gets (RFC 6455 §7.4.1).
-    pub fn close_code(self) -> u16 {
+    pub fn close_code(self) -> CloseCode {
         match self {
-            Violation::UnmaskedFrame => 1002,
-            Violation::MaskedFrame => 1002,
-            Violation::ReservedOpcode => 1002,
-            Violation::ReservedBits => 1002,
-            Violation::ControlTooLong => 1002,
-            Violation::FragmentedControl => 1002,
-            Violation::BadContinuation => 1002,
-            Violation::UnfinishedMessage => 1002,
-            Violation::InvalidUtf8 => 1007,
-            Violation::BadClose => 1002,
-            Violation::NonMinimalLength => 1002,
-            Violation::BadLength => 1002,
-            Violation::FrameTooBig => 1009,
-            Violation::MessageTooBig => 1009,
-            Violation::BadCompression => 1007,
+            Violation::UnmaskedFrame => CloseCode::PROTOCOL_ERROR,
+            Violation::MaskedFrame => CloseCode::PROTOCOL_ERROR,
+            Violation::ReservedOpcode => CloseCode::PROTOCOL_ERROR,
+            Violation::ReservedBits => CloseCode::PROTOCOL_ERROR,
+            Violation::ControlTooLong => CloseCode::PROTOCOL_ERROR,
+            Violation::FragmentedControl => CloseCode::PROTOCOL_ERROR,
+            Violation::BadContinuation => CloseCode::PROTOCOL_ERROR,
+            Violation::UnfinishedMessage => CloseCode::PROTOCOL_ERROR,
+            Violation::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            Violation::BadClose => CloseCode::PROTOCOL_ERROR,
+            Violation::NonMinimalLength => CloseCode::PROTOCOL_ERROR,
+            Violation::BadLength => CloseCode::PROTOCOL_ERROR,
+            Violation::FrameTooBig => CloseCode::TOO_BIG,
+            Violation::MessageTooBig => CloseCode::TOO_BIG,
+            Violation::BadCompression => CloseCode::INVALID_PAYLOAD,
         }
     }
 }
@@ -116,6 +117,7 @@ impl Violation {
 #[cfg(test)]
 mod tests {
     use super::Violation::{self, *};
+    use crate::close_code::CloseCode;
     use crate::tracker::Sender;
 
     /// Fails to compile when a variant is added, so that `ALL` gets it too.
@@ -161,21 +163,45 @@ mod tests {
     #[test]
     fn kinds_and_codes() {
         let table = [
-            (UnmaskedFrame, "unmasked_frame", 1002),
-            (MaskedFrame, "masked_frame", 1002),
-            (ReservedOpcode, "reserved_opcode", 1002),
-            (ReservedBits, "reserved_bits", 1002),
-            (ControlTooLong, "control_too_long", 1002),
-            (FragmentedControl, "fragmented_control", 1002),
-            (BadContinuation, "bad_continuation", 1002),
-            (UnfinishedMessage, "bad_continuation", 1002),
-            (InvalidUtf8, "invalid_utf8", 1007),
-            (BadClose, "bad_close", 1002),
-            (NonMinimalLength, "non_minimal_length", 1002),
-            (BadLength, "bad_length", 1002),
-            (FrameTooBig, "frame_too_big", 1009),
-            (MessageTooBig, "message_too_big", 1009),
-            (BadCompression, "bad_compression", 1007),
+            (UnmaskedFrame, "unmasked_frame", CloseCode::PROTOCOL_ERROR),
+            (MaskedFrame, "masked_frame", CloseCode::PROTOCOL_ERROR),
+            (ReservedOpcode, "reserved_opcode", CloseCode::PROTOCOL_ERROR),
+            (ReservedBits, "reserved_bits", CloseCode::PROTOCOL_ERROR),
+            (
+                ControlTooLong,
+                "control_too_long",
+                CloseCode::PROTOCOL_ERROR,
+            ),
+            (
+                FragmentedControl,
+                "fragmented_control",
+                CloseCode::PROTOCOL_ERROR,
+            ),
+            (
+                BadContinuation,
+                "bad_continuation",
+                CloseCode::PROTOCOL_ERROR,
+            ),
+            (
+                UnfinishedMessage,
+                "bad_continuation",
+                CloseCode::PROTOCOL_ERROR,
+            ),
+            (InvalidUtf8, "invalid_utf8", CloseCode::INVALID_PAYLOAD),
+            (BadClose, "bad_close", CloseCode::PROTOCOL_ERROR),
+            (
+                NonMinimalLength,
+                "non_minimal_length",
+                CloseCode::PROTOCOL_ERROR,
+            ),
+            (BadLength, "bad_length", CloseCode::PROTOCOL_ERROR),
+            (FrameTooBig, "frame_too_big", CloseCode::TOO_BIG),
+            (MessageTooBig, "message_too_big", CloseCode::TOO_BIG),
+            (
+                BadCompression,
+                "bad_compression",
+                CloseCode::INVALID_PAYLOAD,
+            ),
         ];
         for (violation, kind, code) in table {
             assert_eq!(violation.kind(), kind, "{violation:?}");

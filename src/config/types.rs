@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use wsgate_proto::close::CloseCode;
+
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -29,14 +31,14 @@ pub struct ShutdownConfig {
     /// Tunnel closes are spread over most of this window; at its end the process exits (default 30s).
     pub drain_timeout: Duration,
     /// 1001 "going away" (default) or 1012 "service restart".
-    pub close_code: u16,
+    pub close_code: CloseCode,
 }
 
 impl Default for ShutdownConfig {
     fn default() -> Self {
         ShutdownConfig {
             drain_timeout: Duration::from_secs(30),
-            close_code: 1001,
+            close_code: CloseCode::GOING_AWAY,
         }
     }
 }

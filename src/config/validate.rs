@@ -11,6 +11,7 @@ use super::hosts::{check_origin, check_route_host, OriginKind};
 use super::raw::{RawConfig, RawRoute, RawShutdown, RawSize, RawUpstream, RawWebSocket};
 use super::types::*;
 use super::units::{parse_duration, parse_size};
+use wsgate_proto::close::CloseCode;
 
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -138,14 +139,16 @@ fn shutdown(raw: Option<&RawShutdown>, errors: &mut Errors) -> ShutdownConfig {
     );
     let close_code = match raw.close_code {
         None => defaults.close_code,
-        Some(code @ (1001 | 1012)) => code,
-        Some(other) => {
-            errors.push(
-                "shutdown.close_code",
-                format!("{other} is not 1001 (going away) or 1012 (service restart)"),
-            );
-            defaults.close_code
-        }
+        Some(code) => match CloseCode::new(code) {
+            code @ (CloseCode::GOING_AWAY | CloseCode::RESTART) => code,
+            other => {
+                errors.push(
+                    "shutdown.close_code",
+                    format!("{other} is not 1001 (going away) or 1012 (service restart)"),
+                );
+                defaults.close_code
+            }
+        },
     };
     ShutdownConfig {
         drain_timeout,

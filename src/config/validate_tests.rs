@@ -233,7 +233,7 @@ fn shutdown_section() {
     ))
     .unwrap();
     assert_eq!(c.shutdown.drain_timeout, Duration::from_secs(5));
-    assert_eq!(c.shutdown.close_code, 1012);
+    assert_eq!(c.shutdown.close_code, CloseCode::RESTART);
     assert_eq!(
         Config::from_yaml(GOOD).unwrap().shutdown,
         ShutdownConfig::default()

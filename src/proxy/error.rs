@@ -1,12 +1,18 @@
-//! Errors of the proxy layer and the one mapping from each to the HTTP status the client gets.
+//! Errors of the proxy layer: each keeps its cause, names the side that failed, and maps to the one
+//! HTTP status the client gets and the `result` label of its handshake metric.
+
+use std::time::Duration;
 
 use http::StatusCode;
 
 use crate::metrics::names;
-use crate::upstream::ConnectError;
+use crate::upstream::{ConnectError, Side};
 use wsgate_proto::handshake::HandshakeError;
 
-/// Which side a failure came from (decides the status and the metric result).
+/// The pooled client's error: for a request that reached the upstream, or whose body failed.
+type ClientError = hyper_util::client::legacy::Error;
+
+/// Why a request got an answer of wsgate's own rather than the upstream's.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("no route matches")]
@@ -20,42 +26,81 @@ pub enum ProxyError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
     /// The client closed its connection before its request body was whole (nginx's 499).
-    #[error("the client closed its connection inside the request body")]
-    ClientGone,
+    #[error("the client closed its connection inside the request body: {source}")]
+    ClientGone {
+        #[source]
+        source: ClientError,
+    },
     /// The client's request body broke HTTP/1.1 framing (a bad chunk).
-    #[error("bad request body: {0}")]
-    ClientBody(String),
-    /// The backend failed while we sent the request or read its answer.
-    #[error("upstream failed: {0}")]
-    Upstream(String),
+    #[error("bad request body: {source}")]
+    ClientBody {
+        #[source]
+        source: ClientError,
+    },
+    /// The backend failed while the pooled client sent the request or read its answer.
+    #[error("upstream failed: {endpoint}: {source}")]
+    Upstream {
+        endpoint: String,
+        #[source]
+        source: ClientError,
+    },
+    /// The backend failed on the upgrade connection before its response head.
+    #[error("upstream failed: {endpoint}: {source}")]
+    UpstreamUpgrade {
+        endpoint: String,
+        #[source]
+        source: hyper::Error,
+    },
     /// The upstream accepted the connection but sent no response head within `response_timeout`.
     #[error("upstream {endpoint} did not answer within {timeout:?}")]
-    ResponseTimeout {
-        endpoint: String,
-        timeout: std::time::Duration,
-    },
+    ResponseTimeout { endpoint: String, timeout: Duration },
     /// The backend's 101 broke a rule: never a tunnel.
     #[error("bad upgrade response from upstream: {0}")]
     UpstreamHandshake(#[source] HandshakeError),
+    /// wsgate could not build the upstream request from parts it had validated: a bug of its own.
+    #[error("building the upstream request failed: {0}")]
+    BuildRequest(#[source] http::Error),
 }
 
 impl ProxyError {
+    /// Whose failure it is.
+    pub fn side(&self) -> Side {
+        match self {
+            ProxyError::NoRoute
+            | ProxyError::ClientHandshake(_)
+            | ProxyError::ClientGone { .. }
+            | ProxyError::ClientBody { .. } => Side::Client,
+            ProxyError::Connect(e) => e.side(),
+            ProxyError::Upstream { .. }
+            | ProxyError::UpstreamUpgrade { .. }
+            | ProxyError::ResponseTimeout { .. }
+            | ProxyError::UpstreamHandshake(_) => Side::Upstream,
+            ProxyError::OverCapacity | ProxyError::BuildRequest(_) => Side::Internal,
+        }
+    }
+
+    /// The status the client gets: the one mapping, row by row in the test below.
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::OverCapacity => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::ClientHandshake(e) => e.status(),
-            ProxyError::ClientGone => super::client_closed(),
-            ProxyError::ClientBody(_) => StatusCode::BAD_REQUEST,
-            ProxyError::Connect(ConnectError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Connect(ConnectError::Failed { .. }) => StatusCode::BAD_GATEWAY,
-            ProxyError::Connect(ConnectError::Tls { .. }) => StatusCode::BAD_GATEWAY,
-            ProxyError::Connect(ConnectError::NoHealthyEndpoint { .. }) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ProxyError::ClientGone { .. } => super::client_closed(),
+            ProxyError::ClientBody { .. } => StatusCode::BAD_REQUEST,
+            ProxyError::Connect(e) => match e {
+                ConnectError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+                ConnectError::Failed { .. }
+                | ConnectError::Tls { .. }
+                | ConnectError::ServerName { .. }
+                | ConnectError::Pooled { .. } => StatusCode::BAD_GATEWAY,
+                ConnectError::NoHealthyEndpoint { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            },
             ProxyError::ResponseTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::Upstream { .. } | ProxyError::UpstreamUpgrade { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
             ProxyError::UpstreamHandshake(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::BuildRequest(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -66,14 +111,16 @@ impl ProxyError {
             ProxyError::OverCapacity => "over_capacity",
             ProxyError::ClientHandshake(e) => e.result_label(),
             // Upgrades carry no body; these cannot happen on that path.
-            ProxyError::ClientGone | ProxyError::ClientBody(_) => "bad_request",
+            ProxyError::ClientGone { .. } | ProxyError::ClientBody { .. } => "bad_request",
             ProxyError::Connect(ConnectError::Timeout { .. }) => "timeout",
-            ProxyError::Connect(ConnectError::Failed { .. }) => "upstream_unavailable",
-            ProxyError::Connect(ConnectError::Tls { .. }) => "upstream_unavailable",
-            ProxyError::Connect(ConnectError::NoHealthyEndpoint { .. }) => "upstream_unavailable",
+            ProxyError::Connect(_) => "upstream_unavailable",
             ProxyError::ResponseTimeout { .. } => "timeout",
-            ProxyError::Upstream(_) => "upstream_unavailable",
+            ProxyError::Upstream { .. } | ProxyError::UpstreamUpgrade { .. } => {
+                "upstream_unavailable"
+            }
             ProxyError::UpstreamHandshake(e) => e.result_label(),
+            // The label it always had; `names::HANDSHAKE_RESULTS` has no `internal` series.
+            ProxyError::BuildRequest(_) => "upstream_unavailable",
         }
     }
 
@@ -88,45 +135,206 @@ impl ProxyError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use http_body_util::Empty;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
 
-    #[test]
-    fn statuses() {
-        assert_eq!(ProxyError::NoRoute.status(), StatusCode::NOT_FOUND);
-        assert_eq!(ProxyError::NoRoute.handshake_result(), "no_route");
-        let timeout = ProxyError::Connect(ConnectError::Timeout {
+    /// Real errors of each kind, made by real (local) failures.
+    mod make {
+        use super::*;
+
+        type Client = hyper_util::client::legacy::Client<
+            hyper_util::client::legacy::connect::HttpConnector,
+            Empty<bytes::Bytes>,
+        >;
+
+        fn client() -> Client {
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+                .build(hyper_util::client::legacy::connect::HttpConnector::new())
+        }
+
+        /// A connect refused by a port nobody listens on.
+        pub async fn refused() -> ClientError {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            drop(listener);
+            let uri = format!("http://{addr}/");
+            let error = client().get(uri.parse().unwrap()).await.unwrap_err();
+            assert!(error.is_connect(), "{error:?}");
+            error
+        }
+
+        /// A request the upstream accepted and then hung up on.
+        pub async fn hung_up() -> ClientError {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { drop(listener.accept().await) });
+            let uri = format!("http://{addr}/");
+            let error = client().get(uri.parse().unwrap()).await.unwrap_err();
+            assert!(!error.is_connect(), "{error:?}");
+            error
+        }
+
+        /// An upgrade connection whose peer vanished before answering.
+        pub async fn vanished() -> hyper::Error {
+            let (ours, theirs) = tokio::io::duplex(64);
+            drop(theirs);
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(ours))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let request = http::Request::new(Empty::<bytes::Bytes>::new());
+            sender.send_request(request).await.unwrap_err()
+        }
+
+        pub fn bad_parts() -> http::Error {
+            http::Request::builder().uri("\n").body(()).unwrap_err()
+        }
+
+        pub fn connect(kind: &str) -> ConnectError {
+            let endpoint = "a:1".to_owned();
+            match kind {
+                "timeout" => ConnectError::Timeout {
+                    endpoint,
+                    timeout: Duration::from_secs(1),
+                },
+                "failed" => ConnectError::Failed {
+                    endpoint,
+                    source: std::io::ErrorKind::ConnectionRefused.into(),
+                },
+                "tls" => ConnectError::Tls {
+                    endpoint,
+                    source: rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::UnknownIssuer,
+                    ),
+                },
+                "server_name" => ConnectError::ServerName {
+                    endpoint,
+                    source: rustls::pki_types::ServerName::try_from("bad name").unwrap_err(),
+                },
+                _ => ConnectError::NoHealthyEndpoint {
+                    upstream: "u".into(),
+                },
+            }
+        }
+    }
+
+    /// One of each variant (of `ProxyError` and `ConnectError`), with the handshake errors left to
+    /// the label test. Fails to compile when a variant is added, so that the tables cover it.
+    async fn one_of_each() -> Vec<ProxyError> {
+        let all = vec![
+            ProxyError::NoRoute,
+            ProxyError::OverCapacity,
+            ProxyError::ClientHandshake(HandshakeError::MissingKey),
+            ProxyError::Connect(make::connect("timeout")),
+            ProxyError::Connect(make::connect("failed")),
+            ProxyError::Connect(make::connect("tls")),
+            ProxyError::Connect(make::connect("server_name")),
+            ProxyError::Connect(ConnectError::Pooled {
+                endpoint: "a:1".into(),
+                source: make::refused().await,
+            }),
+            ProxyError::Connect(make::connect("none")),
+            ProxyError::ClientGone {
+                source: make::hung_up().await,
+            },
+            ProxyError::ClientBody {
+                source: make::hung_up().await,
+            },
+            ProxyError::Upstream {
+                endpoint: "a:1".into(),
+                source: make::hung_up().await,
+            },
+            ProxyError::UpstreamUpgrade {
+                endpoint: "a:1".into(),
+                source: make::vanished().await,
+            },
+            ProxyError::ResponseTimeout {
+                endpoint: "a:1".into(),
+                timeout: Duration::from_secs(1),
+            },
+            ProxyError::UpstreamHandshake(HandshakeError::BadAccept),
+            ProxyError::BuildRequest(make::bad_parts()),
+        ];
+        for e in &all {
+            match e {
+                ProxyError::NoRoute
+                | ProxyError::OverCapacity
+                | ProxyError::ClientHandshake(_)
+                | ProxyError::ClientGone { .. }
+                | ProxyError::ClientBody { .. }
+                | ProxyError::Upstream { .. }
+                | ProxyError::UpstreamUpgrade { .. }
+                | ProxyError::ResponseTimeout { .. }
+                | ProxyError::UpstreamHandshake(_)
+                | ProxyError::BuildRequest(_) => {}
+                ProxyError::Connect(
+                    ConnectError::Timeout { .. }
+                    | ConnectError::Failed { .. }
+                    | ConnectError::Tls { .. }
+                    | ConnectError::ServerName { .. }
+                    | ConnectError::Pooled { .. }
+                    | ConnectError::NoHealthyEndpoint { .. },
+                ) => {}
+            }
+        }
+        all
+    }
+
+    /// Every variant: its side, its status and its handshake label, one row each.
+    #[tokio::test]
+    async fn side_status_and_label_of_every_variant() {
+        use Side::*;
+        let table: [(Side, u16, &str); 16] = [
+            (Client, 404, "no_route"),               // NoRoute
+            (Internal, 503, "over_capacity"),        // OverCapacity
+            (Client, 400, "bad_request"),            // ClientHandshake(MissingKey)
+            (Upstream, 504, "timeout"),              // Connect(Timeout)
+            (Upstream, 502, "upstream_unavailable"), // Connect(Failed)
+            (Upstream, 502, "upstream_unavailable"), // Connect(Tls)
+            (Upstream, 502, "upstream_unavailable"), // Connect(ServerName)
+            (Upstream, 502, "upstream_unavailable"), // Connect(Pooled)
+            (Upstream, 503, "upstream_unavailable"), // Connect(NoHealthyEndpoint)
+            (Client, 499, "bad_request"),            // ClientGone
+            (Client, 400, "bad_request"),            // ClientBody
+            (Upstream, 502, "upstream_unavailable"), // Upstream
+            (Upstream, 502, "upstream_unavailable"), // UpstreamUpgrade
+            (Upstream, 504, "timeout"),              // ResponseTimeout
+            (Upstream, 502, "bad_accept"),           // UpstreamHandshake(BadAccept)
+            (Internal, 500, "upstream_unavailable"), // BuildRequest
+        ];
+        let errors = one_of_each().await;
+        assert_eq!(errors.len(), table.len());
+        for (error, (side, status, label)) in errors.iter().zip(table) {
+            assert_eq!(error.side(), side, "{error:?}");
+            assert_eq!(error.status().as_u16(), status, "{error:?}");
+            assert_eq!(error.handshake_result(), label, "{error:?}");
+        }
+    }
+
+    /// Each error keeps the cause it was made from.
+    #[tokio::test]
+    async fn causes_are_kept() {
+        use std::error::Error as _;
+        for error in one_of_each().await {
+            let bare = matches!(
+                error,
+                ProxyError::NoRoute
+                    | ProxyError::OverCapacity
+                    | ProxyError::ResponseTimeout { .. }
+                    | ProxyError::Connect(
+                        ConnectError::Timeout { .. } | ConnectError::NoHealthyEndpoint { .. }
+                    )
+            );
+            assert_eq!(error.source().is_none(), bare, "{error:?}");
+        }
+        let build = ProxyError::BuildRequest(make::bad_parts());
+        let cause = build.source().unwrap();
+        assert!(cause.downcast_ref::<http::Error>().is_some());
+        let upgrade = ProxyError::UpstreamUpgrade {
             endpoint: "a:1".into(),
-            timeout: Duration::from_secs(1),
-        });
-        assert_eq!(timeout.status(), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(timeout.handshake_result(), "timeout");
-        let refused = ProxyError::Connect(ConnectError::Failed {
-            endpoint: "a:1".into(),
-            source: std::io::ErrorKind::ConnectionRefused.into(),
-        });
-        assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(refused.handshake_result(), "upstream_unavailable");
-        assert_eq!(
-            ProxyError::OverCapacity.status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(ProxyError::OverCapacity.handshake_result(), "over_capacity");
-        let none = ProxyError::Connect(ConnectError::NoHealthyEndpoint {
-            upstream: "u".into(),
-        });
-        assert_eq!(none.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(none.handshake_result(), "upstream_unavailable");
-        let slow = ProxyError::ResponseTimeout {
-            endpoint: "a:1".into(),
-            timeout: Duration::from_secs(1),
+            source: make::vanished().await,
         };
-        assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
-        assert_eq!(slow.handshake_result(), "timeout");
-        let upstream = ProxyError::Upstream("reset".into());
-        assert_eq!(upstream.status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(ProxyError::ClientGone.status().as_u16(), 499);
-        let chunk = ProxyError::ClientBody("bad chunk".into());
-        assert_eq!(chunk.status(), StatusCode::BAD_REQUEST);
+        assert!(upgrade.source().unwrap().is::<hyper::Error>());
     }
 
     /// Fails to compile when a variant is added, so that the label test below covers it.
@@ -170,9 +378,8 @@ mod tests {
     }
 
     /// The series created at 0 per route are exactly the results a routed upgrade can get.
-    #[test]
-    fn handshake_results_are_listed_for_the_metrics() {
-        let io = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    #[tokio::test]
+    async fn handshake_results_are_listed_for_the_metrics() {
         let mut errors: Vec<ProxyError> = every_handshake_error()
             .into_iter()
             .flat_map(|e| {
@@ -182,44 +389,12 @@ mod tests {
                 ]
             })
             .collect();
-        errors.extend([
-            ProxyError::OverCapacity,
-            ProxyError::Connect(ConnectError::Timeout {
-                endpoint: "a:1".into(),
-                timeout: Duration::from_secs(1),
-            }),
-            ProxyError::Connect(ConnectError::Failed {
-                endpoint: "a:1".into(),
-                source: io(),
-            }),
-            ProxyError::Connect(ConnectError::Tls {
-                endpoint: "a:1".into(),
-                message: "x".into(),
-            }),
-            ProxyError::Connect(ConnectError::NoHealthyEndpoint {
-                upstream: "u".into(),
-            }),
-            ProxyError::Upstream("reset".into()),
-            ProxyError::ResponseTimeout {
-                endpoint: "a:1".into(),
-                timeout: Duration::from_secs(1),
-            },
-            ProxyError::ClientGone,
-            ProxyError::ClientBody("bad chunk".into()),
-        ]);
-        for e in &errors {
-            match e {
-                ProxyError::NoRoute
-                | ProxyError::OverCapacity
-                | ProxyError::ClientGone
-                | ProxyError::ClientBody(_)
-                | ProxyError::ClientHandshake(_)
-                | ProxyError::Connect(_)
-                | ProxyError::Upstream(_)
-                | ProxyError::ResponseTimeout { .. }
-                | ProxyError::UpstreamHandshake(_) => {}
-            }
-        }
+        errors.extend(
+            one_of_each()
+                .await
+                .into_iter()
+                .filter(|e| !matches!(e, ProxyError::NoRoute)),
+        );
         // upgrade.rs labels a tunnel `ok` and a non-101 answer `upstream_rejected`.
         let mut produced: Vec<&str> = errors.iter().map(ProxyError::handshake_result).collect();
         produced.extend(["ok", "upstream_rejected"]);

@@ -3,8 +3,6 @@
 use std::error::Error as _;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
-
 use std::sync::Arc;
 
 use http::{Request, Response, Version};
@@ -14,7 +12,7 @@ use hyper::body::{Body as _, Incoming};
 use super::headers::{add_forwarded, remove_hop_by_hop};
 use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy, Trying};
 use crate::upstream::endpoint::Endpoint;
-use crate::upstream::{ConnectError, Selection, UpstreamBody};
+use crate::upstream::{Attempt, ConnectError, Retry, Selection, Side, Upstream, UpstreamBody};
 
 pub async fn forward(
     proxy: &Proxy,
@@ -43,12 +41,13 @@ pub async fn forward(
             parts.extensions.insert(ServedBy(endpoint.addr.clone()));
             Response::from_parts(parts, body.boxed())
         }
-        Err(error @ (ProxyError::ClientGone | ProxyError::ClientBody(_))) => {
-            tracing::debug!(route = %route.metrics.route, %peer, %error, "request body failed");
-            error_response(error.status(), Default::default())
-        }
         Err(error) => {
-            tracing::warn!(route = %route.metrics.route, error = %error, "upstream request failed");
+            let route = &route.metrics.route;
+            match error.side() {
+                Side::Client => tracing::debug!(%route, %peer, %error, "request body failed"),
+                Side::Upstream => tracing::warn!(%route, %error, "upstream request failed"),
+                Side::Internal => tracing::error!(%route, %error, "upstream request not sent"),
+            }
             error_response(error.status(), Default::default())
         }
     }
@@ -70,73 +69,82 @@ async fn send(
     let (mut parts, body) = req.into_parts();
     remove_hop_by_hop(&mut parts.headers);
     add_forwarded(&mut parts.headers, peer, proto, &proxy.trusted_proxies);
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let retryable = body.is_end_stream();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let retry = match body.is_end_stream() {
+        true => Retry::NextEndpoint,
+        false => Retry::Never,
+    };
     let mut body = Some(body.boxed());
-    let mut tried = upstream.untried();
-    let mut last = None;
-    for _ in 0..upstream.attempts() {
-        let Some(endpoint) = upstream.pick(selection, &tried) else {
-            break;
-        };
-        upstream.mark_tried(&endpoint, &mut tried);
-        trying.set(&endpoint);
-        // Upstream requests are HTTP/1.1 whatever the client spoke.
-        let mut request = Request::builder()
-            .method(parts.method.clone())
-            .uri(format!("{}://{}{path}", upstream.scheme, endpoint.addr))
-            .version(Version::HTTP_11)
-            .body(body.take().unwrap_or_else(empty))
-            .map_err(|e| ProxyError::Upstream(e.to_string()))?;
-        *request.headers_mut() = parts.headers.clone();
-        let timeout = upstream.response_timeout();
-        match tokio::time::timeout(timeout, upstream.http.request(request)).await {
-            Err(_) => {
-                return Err(ProxyError::ResponseTimeout {
-                    endpoint: endpoint.addr.clone(),
-                    timeout,
-                })
-            }
-            Ok(Ok(response)) => {
-                endpoint.connect_succeeded();
-                return Ok((response, endpoint));
-            }
-            Ok(Err(e)) if e.is_connect() => {
-                upstream.connect_failed(&endpoint);
-                last = Some(connect_error(
-                    &endpoint.addr,
-                    upstream.connect_timeout(),
-                    &e,
-                ));
-                if !retryable {
-                    break;
+    let parts = &parts;
+    upstream
+        .attempt(selection, retry, |endpoint| {
+            trying.set(&endpoint);
+            // Upstream requests are HTTP/1.1 whatever the client spoke.
+            let request = Request::builder()
+                .method(parts.method.clone())
+                .uri(format!("{}://{}{path}", upstream.scheme, endpoint.addr))
+                .version(Version::HTTP_11)
+                .body(body.take().unwrap_or_else(empty))
+                .map(|mut request| {
+                    *request.headers_mut() = parts.headers.clone();
+                    request
+                });
+            async move {
+                match request {
+                    Ok(request) => try_endpoint(upstream, &endpoint, request).await,
+                    Err(e) => Attempt::Failed(ProxyError::BuildRequest(e)),
                 }
             }
-            Ok(Err(e)) => {
-                return Err(client_body_error(&e)
-                    .unwrap_or_else(|| ProxyError::Upstream(format!("{}: {e}", endpoint.addr))))
-            }
-        }
+        })
+        .await
+}
+
+/// One try of the pooled client on `endpoint`, within `response_timeout`.
+async fn try_endpoint(
+    upstream: &Upstream,
+    endpoint: &Endpoint,
+    request: Request<UpstreamBody>,
+) -> Attempt<Response<Incoming>, ProxyError> {
+    let timeout = upstream.response_timeout();
+    match tokio::time::timeout(timeout, upstream.http.request(request)).await {
+        Err(_) => Attempt::Failed(ProxyError::ResponseTimeout {
+            endpoint: endpoint.addr.clone(),
+            timeout,
+        }),
+        Ok(Ok(response)) => Attempt::Done(response),
+        Ok(Err(e)) if e.is_connect() => Attempt::ConnectFailed(ConnectError::pooled(
+            &endpoint.addr,
+            upstream.connect_timeout(),
+            e,
+        )),
+        Ok(Err(e)) => Attempt::Failed(classify(&endpoint.addr, e)),
     }
-    Err(ProxyError::Connect(last.unwrap_or_else(|| {
-        ConnectError::NoHealthyEndpoint {
-            upstream: upstream.name.clone(),
-        }
-    })))
 }
 
 fn empty() -> UpstreamBody {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-/// A request that failed because the client's body did (hyper's "user body" error, whose cause is
-/// the client connection's): the client left mid-body (EOF) or sent bad chunked framing. Not the
-/// backend's fault, so not a 502.
-fn client_body_error(e: &hyper_util::client::legacy::Error) -> Option<ProxyError> {
+/// A request that failed after its connect: the client's fault when its body did (hyper's "user
+/// body" error, whose cause is the client connection's): the client left mid-body (EOF, 499) or
+/// sent bad chunked framing (400). Else the backend's (502).
+fn classify(endpoint: &str, e: hyper_util::client::legacy::Error) -> ProxyError {
+    match client_body_fault(&e) {
+        Some(BodyFault::Gone) => ProxyError::ClientGone { source: e },
+        Some(BodyFault::Bad) => ProxyError::ClientBody { source: e },
+        None => ProxyError::Upstream {
+            endpoint: endpoint.to_owned(),
+            source: e,
+        },
+    }
+}
+
+enum BodyFault {
+    Gone,
+    Bad,
+}
+
+fn client_body_fault(e: &hyper_util::client::legacy::Error) -> Option<BodyFault> {
     let mut source = e.source();
     while let Some(cause) = source {
         if cause
@@ -147,43 +155,15 @@ fn client_body_error(e: &hyper_util::client::legacy::Error) -> Option<ProxyError
             while let Some(c) = inner {
                 if let Some(io) = c.downcast_ref::<io::Error>() {
                     return Some(match io.kind() {
-                        io::ErrorKind::UnexpectedEof => ProxyError::ClientGone,
-                        _ => ProxyError::ClientBody(io.to_string()),
+                        io::ErrorKind::UnexpectedEof => BodyFault::Gone,
+                        _ => BodyFault::Bad,
                     });
                 }
                 inner = c.source();
             }
-            return Some(ProxyError::ClientBody(cause.to_string()));
+            return Some(BodyFault::Bad);
         }
         source = cause.source();
     }
     None
-}
-
-/// Finds the I/O cause of a connect failure to tell a timeout (504) from a refusal (502).
-fn connect_error(
-    endpoint: &str,
-    timeout: Duration,
-    e: &hyper_util::client::legacy::Error,
-) -> ConnectError {
-    let mut source = e.source();
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<io::Error>() {
-            if io.kind() == io::ErrorKind::TimedOut {
-                return ConnectError::Timeout {
-                    endpoint: endpoint.to_owned(),
-                    timeout,
-                };
-            }
-            return ConnectError::Failed {
-                endpoint: endpoint.to_owned(),
-                source: io::Error::new(io.kind(), io.to_string()),
-            };
-        }
-        source = cause.source();
-    }
-    ConnectError::Failed {
-        endpoint: endpoint.to_owned(),
-        source: io::Error::other(e.to_string()),
-    }
 }

@@ -24,7 +24,7 @@ use crate::upstream::UpstreamStream;
 use wsgate_proto::deflate::Agreed;
 use wsgate_proto::handshake::{
     client_response_headers, prepare_backend_headers, validate_request, validate_response,
-    RequestPolicy,
+    ClientOffer, Negotiated, RequestPolicy,
 };
 use wsgate_proto::tracker::{Limits, Sender};
 
@@ -121,19 +121,7 @@ async fn negotiate(
         .upstream
         .affinity_cookie(&selection, &chosen, proto == "https");
 
-    let mut headers = req.headers().clone();
-    remove_hop_by_hop(&mut headers);
-    prepare_backend_headers(&mut headers, &offer);
-    add_forwarded(&mut headers, peer, proto, &proxy.trusted_proxies);
-    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let mut upstream_req = Request::builder()
-        .method(Method::GET)
-        .uri(path)
-        .version(Version::HTTP_11)
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
-    *upstream_req.headers_mut() = headers;
-
+    let upstream_req = upstream_request(proxy, &req, &offer, peer, proto)?;
     let timeout = route.upstream.response_timeout();
     let mut response = match stream {
         UpstreamStream::Tcp(io) => send_upgrade(io, upstream_req, endpoint, timeout).await?,
@@ -151,28 +139,60 @@ async fn negotiate(
     let negotiated =
         validate_response(response.headers(), &offer).map_err(ProxyError::UpstreamHandshake)?;
 
-    // End-to-end headers of the upstream's 101 (cookies, for one) reach the client; the upgrade
-    // headers are wsgate's own.
-    let mut client_headers = response.headers().clone();
-    remove_hop_by_hop(&mut client_headers);
-    strip_websocket_headers(&mut client_headers);
-    client_headers.extend(client_response_headers(&offer, &negotiated));
-    // Appended after the backend's own cookies, which stay.
-    if let Some(cookie) = affinity {
-        client_headers.append(http::header::SET_COOKIE, cookie);
-    }
-    let mut client_response = Response::new(Empty::new().map_err(|never| match never {}).boxed());
-    *client_response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    *client_response.headers_mut() = client_headers;
-
     Ok(Outcome::Tunnel {
-        response: client_response,
+        response: client_switch(response.headers(), &offer, &negotiated, affinity),
         client: hyper::upgrade::on(&mut req),
         upstream: hyper::upgrade::on(&mut response),
         place: (place, chosen.tunnel()),
         endpoint: endpoint.to_owned(),
         deflate: negotiated.deflate.map(|(agreed, _)| agreed),
     })
+}
+
+/// The upgrade request as the upstream gets it: HTTP/1.1, the client's end-to-end headers, the
+/// offer as the route allows it, and X-Forwarded-*.
+fn upstream_request(
+    proxy: &Proxy,
+    req: &Request<Incoming>,
+    offer: &ClientOffer,
+    peer: SocketAddr,
+    proto: &'static str,
+) -> Result<Request<Empty<Bytes>>, ProxyError> {
+    let mut headers = req.headers().clone();
+    remove_hop_by_hop(&mut headers);
+    prepare_backend_headers(&mut headers, offer);
+    add_forwarded(&mut headers, peer, proto, &proxy.trusted_proxies);
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut upstream_req = Request::builder()
+        .method(Method::GET)
+        .uri(path)
+        .version(Version::HTTP_11)
+        .body(Empty::<Bytes>::new())
+        .map_err(ProxyError::BuildRequest)?;
+    *upstream_req.headers_mut() = headers;
+    Ok(upstream_req)
+}
+
+/// The client's 101: end-to-end headers of the upstream's (cookies, for one) reach the client; the
+/// upgrade headers are wsgate's own.
+fn client_switch(
+    upstream: &HeaderMap,
+    offer: &ClientOffer,
+    negotiated: &Negotiated,
+    affinity: Option<http::HeaderValue>,
+) -> Response<Body> {
+    let mut headers = upstream.clone();
+    remove_hop_by_hop(&mut headers);
+    strip_websocket_headers(&mut headers);
+    headers.extend(client_response_headers(offer, negotiated));
+    // Appended after the backend's own cookies, which stay.
+    if let Some(cookie) = affinity {
+        headers.append(http::header::SET_COOKIE, cookie);
+    }
+    let mut response = Response::new(Empty::new().map_err(|never| match never {}).boxed());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *response.headers_mut() = headers;
+    response
 }
 
 /// Sends the upgrade request on a fresh connection and waits for the response head.
@@ -185,7 +205,10 @@ async fn send_upgrade<I>(
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let upstream_error = |e: hyper::Error| ProxyError::Upstream(format!("{endpoint}: {e}"));
+    let upstream_error = |source| ProxyError::UpstreamUpgrade {
+        endpoint: endpoint.to_owned(),
+        source,
+    };
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(upstream_error)?;

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
+use wsgate_proto::close::CloseCode;
 
 const PONG: u8 = 1;
 const PING: u8 = 1 << 1;
@@ -137,8 +138,10 @@ impl Mailbox {
         true
     }
 
-    /// A close frame of wsgate's own, then FIN; the first code asked for wins.
-    pub(super) fn post_close(&self, code: u16) {
+    /// A close frame of wsgate's own, then FIN; the first code asked for wins. Takes the pump's
+    /// plain codes and named ones alike.
+    pub(super) fn post_close(&self, code: impl Into<CloseCode>) {
+        let code = code.into().as_u16();
         let _ = self
             .close_code
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
@@ -281,9 +284,12 @@ mod tests {
     fn fin_then_close_then_pong_and_the_first_close_code_wins() {
         let mailbox = Mailbox::new();
         mailbox.post_pong(b"");
-        mailbox.post_close(1002);
-        mailbox.post_close(1001);
-        assert_eq!(next(&mailbox), Some(Mail::Close(1002)));
+        mailbox.post_close(CloseCode::PROTOCOL_ERROR);
+        mailbox.post_close(CloseCode::GOING_AWAY);
+        assert_eq!(
+            next(&mailbox),
+            Some(Mail::Close(CloseCode::PROTOCOL_ERROR.as_u16()))
+        );
         mailbox.post_fin();
         assert_eq!(next(&mailbox), Some(Mail::Fin));
         assert!(matches!(next(&mailbox), Some(Mail::Pong(_))));
@@ -292,10 +298,13 @@ mod tests {
     #[test]
     fn gone_once_everything_posted_is_taken() {
         let mailbox = Mailbox::new();
-        mailbox.post_close(1001);
+        mailbox.post_close(CloseCode::GOING_AWAY);
         mailbox.hang_up();
         assert!(!mailbox.post_ping(1));
-        assert_eq!(next(&mailbox), Some(Mail::Close(1001)));
+        assert_eq!(
+            next(&mailbox),
+            Some(Mail::Close(CloseCode::GOING_AWAY.as_u16()))
+        );
         assert_eq!(next(&mailbox), Some(Mail::Gone));
         assert_eq!(next(&mailbox), Some(Mail::Gone));
     }

@@ -21,7 +21,7 @@ use super::io::{TunnelRead, TunnelWrite};
 use super::mailbox::{Mail, Mailbox};
 use super::shared::{other, Closer, Shared};
 use crate::metrics::{DirectionMetrics, FrameTally, RouteMetrics};
-use wsgate_proto::close::code_label;
+use wsgate_proto::close::{code_label, CloseCode};
 use wsgate_proto::frame::{control_payload, parse_header, OpCode};
 use wsgate_proto::tracker::{Limits, Sender, Step, Tracker};
 use wsgate_proto::violation::DATA_AFTER_CLOSE;
@@ -277,7 +277,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                     self.route
                         .close(self.sender, code.map_or("1005", code_label));
                     self.shared
-                        .close_received(self.sender, code.unwrap_or(1005));
+                        .close_received(self.sender, code.unwrap_or(CloseCode::NO_STATUS.as_u16()));
                     out = self.keep(pos, len, out);
                     pos += len;
                     self.then = Then::CloseForwarded;
@@ -516,7 +516,7 @@ fn poll_write(
 /// upstream when the client did, 1014 "bad gateway" toward the client when the upstream did.
 fn away_code(sender: Sender) -> u16 {
     match sender {
-        Sender::Client => 1001,
-        Sender::Upstream => 1014,
+        Sender::Client => CloseCode::GOING_AWAY.as_u16(),
+        Sender::Upstream => CloseCode::BAD_GATEWAY.as_u16(),
     }
 }

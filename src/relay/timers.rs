@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::shared::Shared;
 use crate::config::Keepalive;
 use crate::drain::DrainSignal;
+use wsgate_proto::close::CloseCode;
 use wsgate_proto::tracker::Sender;
 
 /// On shutdown, at this tunnel's random moment of the drain window, the client gets a close frame
@@ -86,10 +87,11 @@ fn send_ping(shared: &Shared, side: Sender) -> bool {
 
 /// The code each side gets when the watchdog ends the tunnel: the live side of a dead peer gets 1001
 /// "going away"; on idle, both do.
-pub(super) fn closes(verdict: Verdict) -> &'static [(Sender, u16)] {
+pub(super) fn closes(verdict: Verdict) -> &'static [(Sender, CloseCode)] {
+    const AWAY: CloseCode = CloseCode::GOING_AWAY;
     match verdict {
-        Verdict::Dead(Sender::Client) => &[(Sender::Upstream, 1001)],
-        Verdict::Dead(Sender::Upstream) => &[(Sender::Client, 1001)],
-        Verdict::Idle => &[(Sender::Client, 1001), (Sender::Upstream, 1001)],
+        Verdict::Dead(Sender::Client) => &[(Sender::Upstream, AWAY)],
+        Verdict::Dead(Sender::Upstream) => &[(Sender::Client, AWAY)],
+        Verdict::Idle => &[(Sender::Client, AWAY), (Sender::Upstream, AWAY)],
     }
 }

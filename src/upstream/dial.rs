@@ -74,19 +74,16 @@ impl Dialer {
         };
         let name = match server_name {
             Some(name) => name.clone(),
-            None => ServerName::try_from(host_of(endpoint).to_owned()).map_err(|e| {
-                ConnectError::Tls {
+            None => ServerName::try_from(host_of(endpoint).to_owned()).map_err(|source| {
+                ConnectError::ServerName {
                     endpoint: endpoint.to_owned(),
-                    message: e.to_string(),
+                    source,
                 }
             })?,
         };
         match tokio::time::timeout_at(deadline, connector.connect(name, stream)).await {
             Ok(Ok(tls)) => Ok(UpstreamStream::Tls(Box::new(tls))),
-            Ok(Err(e)) => Err(ConnectError::Tls {
-                endpoint: endpoint.to_owned(),
-                message: e.to_string(),
-            }),
+            Ok(Err(e)) => Err(ConnectError::tls(endpoint, e)),
             Err(_) => Err(timed_out()),
         }
     }
