@@ -7,10 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::{ConfigError, FieldError};
-use super::hosts::{check_origin, check_route_host, OriginKind};
+use super::hosts::{check_origin, check_route_host, host_ok, OriginKind};
 use super::raw::{RawConfig, RawRoute, RawShutdown, RawSize, RawUpstream, RawWebSocket};
 use super::types::*;
 use super::units::{parse_duration, parse_size};
+use wsgate_proto::handshake::grammar::{is_token, split_host_port};
 
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -389,20 +390,14 @@ fn parse_hash_key(text: &str) -> Result<HashKey, String> {
 fn check_endpoint(endpoint: &str) -> Result<(), String> {
     let bad =
         || format!("{endpoint:?} is not host:port (e.g. \"10.0.0.5:9001\", \"chat.internal:80\")");
-    let (host, port) = endpoint.trim().rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        v6.parse::<std::net::Ipv6Addr>().is_ok()
-    } else {
-        !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    let (host, port) = match split_host_port(endpoint.trim()) {
+        Some((host, Some(port))) => (host, port),
+        _ => return Err(bad()),
     };
-    if port == 0 || !host_ok {
-        return Err(bad());
+    match port.parse::<u16>() {
+        Ok(1..) if host_ok(host) => Ok(()),
+        _ => Err(bad()),
     }
-    Ok(())
 }
 
 fn routes(raw: &[RawRoute], upstreams: &[UpstreamConfig], errors: &mut Errors) -> Vec<RouteConfig> {
@@ -480,10 +475,7 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
     }
     if let Some(list) = &raw.subprotocols {
         for (i, p) in list.iter().enumerate() {
-            let token = !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !token {
+            if !is_token(p) {
                 errors.push(
                     format!("{path}.subprotocols[{i}]"),
                     format!("{p:?} is not a token (RFC 9110 §5.6.2)"),
