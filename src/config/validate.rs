@@ -446,3 +446,11 @@ mod upstream;
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "validate_sticky_tests.rs"]
+mod sticky_tests;
+
+#[cfg(test)]
+#[path = "validate_origin_tests.rs"]
+mod origin_tests;
