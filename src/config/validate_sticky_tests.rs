@@ -5,14 +5,15 @@ use super::super::Config;
 use super::tests::{errors, with};
 use std::time::Duration;
 
+fn sticky(block: &str) -> String {
+    with(
+        "    balance: round_robin\n",
+        &format!("    sticky_cookie: {block}\n"),
+    )
+}
+
 #[test]
-fn sticky_cookie() {
-    let sticky = |block: &str| {
-        with(
-            "    balance: round_robin\n",
-            &format!("    sticky_cookie: {block}\n"),
-        )
-    };
+fn sticky_cookie_defaults_and_every_attribute() {
     let u = &Config::from_yaml(&sticky("{ name: srv }"))
         .unwrap()
         .upstreams[0];
@@ -40,6 +41,10 @@ fn sticky_cookie() {
             same_site: SameSite::None,
         })
     );
+}
+
+#[test]
+fn sticky_cookie_mistakes_are_named() {
     assert_eq!(
         Config::from_yaml(&sticky("{}")).unwrap_err().messages()[0],
         "line 11, column 20: upstreams.chat.sticky_cookie: missing field `name`"

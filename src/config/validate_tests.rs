@@ -39,6 +39,14 @@ pub(super) fn errors(yaml: &str) -> Vec<String> {
     }
 }
 
+/// The YAML path of each error, in order.
+fn paths_of(yaml: &str) -> Vec<String> {
+    errors(yaml)
+        .iter()
+        .map(|e| e.split(':').next().unwrap().to_owned())
+        .collect()
+}
+
 pub(super) fn with(from: &str, to: &str) -> String {
     assert!(GOOD.contains(from), "{from}");
     GOOD.replacen(from, to, 1)
@@ -269,10 +277,7 @@ fn keepalive_and_idle_timeout() {
         "      ping: forward\n",
         "      ping: forward\n      keepalive: { interval: 0s, timeout: x }\n",
     );
-    let paths: Vec<String> = errors(&bad)
-        .iter()
-        .map(|e| e.split(':').next().unwrap().to_owned())
-        .collect();
+    let paths = paths_of(&bad);
     assert_eq!(
         paths,
         vec![
@@ -303,10 +308,7 @@ fn limits() {
         "    handshake_timeout: 5s\n",
         "    handshake_timeout: 5s\n    max_connections: 0\n    max_request_head_size: 100\n",
     );
-    let paths: Vec<String> = errors(&bad)
-        .iter()
-        .map(|e| e.split(':').next().unwrap().to_owned())
-        .collect();
+    let paths = paths_of(&bad);
     assert_eq!(
         paths,
         vec![
@@ -327,10 +329,7 @@ fn proxy_protocol_and_trusted_proxies() {
     assert_eq!(c.trusted_proxies.len(), 3);
     assert!(c.trusted_proxies[1].contains(&"192.0.2.7".parse::<std::net::IpAddr>().unwrap()));
     let bad = format!("{GOOD}trusted_proxies: [\"10.0.0.0/33\", \"nope\"]\n");
-    let paths: Vec<String> = errors(&bad)
-        .iter()
-        .map(|e| e.split(':').next().unwrap().to_owned())
-        .collect();
+    let paths = paths_of(&bad);
     assert_eq!(paths, vec!["trusted_proxies[0]", "trusted_proxies[1]"]);
 }
 
