@@ -12,19 +12,12 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::drain::DrainSignal;
+use crate::listener::accept_forever;
 use crate::metrics::Metrics;
 
 /// Serves until the process exits: probes and scrapes must keep working while draining.
 pub(crate) async fn serve(socket: TcpListener, metrics: Metrics, drain: DrainSignal) {
-    loop {
-        let stream = match socket.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "admin accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    accept_forever(socket, "admin", |stream, _| {
         let metrics = metrics.clone();
         let drain = drain.clone();
         tokio::spawn(async move {
@@ -37,7 +30,8 @@ pub(crate) async fn serve(socket: TcpListener, metrics: Metrics, drain: DrainSig
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
-    }
+    })
+    .await
 }
 
 fn answer(req: &Request<Incoming>, metrics: &Metrics, ready: bool) -> Response<Full<Bytes>> {

@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::listener::accept_forever;
 use wsgate_proto::handshake::accept_key;
 
 /// The text of `config/example.yaml`, so the demo runs from any directory.
@@ -24,10 +25,7 @@ const PAGE: &str = include_str!("demo_page.html");
 
 /// Serves the echo backend on `socket` until the task is dropped.
 pub async fn echo_backend(socket: TcpListener) {
-    loop {
-        let Ok((stream, _)) = socket.accept().await else {
-            continue;
-        };
+    accept_forever(socket, "demo echo backend", |stream, _| {
         tokio::spawn(async move {
             let service = service_fn(|req| async move { Ok::<_, Infallible>(answer(req)) });
             let _ = hyper::server::conn::http1::Builder::new()
@@ -35,7 +33,8 @@ pub async fn echo_backend(socket: TcpListener) {
                 .with_upgrades()
                 .await;
         });
-    }
+    })
+    .await
 }
 
 /// Binds the echo backend at `addr` and runs it in a task.

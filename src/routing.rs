@@ -6,6 +6,7 @@
 use std::cmp::Reverse;
 
 use crate::config::Config;
+use wsgate_proto::handshake::grammar::split_host_port;
 
 enum HostMatch {
     Any,
@@ -81,12 +82,10 @@ impl Router {
     }
 }
 
-/// `example.com:8080` -> `example.com`, `[::1]:80` -> `[::1]`.
+/// `example.com:8080` -> `example.com`, `[::1]:80` -> `[::1]`; a Host of no such shape is kept
+/// whole (it then matches no route host).
 fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |end| &host[..=end]);
-    }
-    host.rsplit_once(':').map_or(host, |(h, _)| h)
+    split_host_port(host).map_or(host, |(host, _)| host)
 }
 
 #[cfg(test)]

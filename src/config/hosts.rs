@@ -1,6 +1,8 @@
 //! Checks of the host and origin strings operators write: `routes[].match.host` (exact or a leading
 //! `*.` wildcard) and `websocket.allowed_origins` entries (serialized origins, RFC 6454 §6.2). No I/O.
 
+use wsgate_proto::handshake::grammar::split_host_port;
+
 /// A `match.host` value, already trimmed and lower-cased. `*.example.com` is the only wildcard form
 /// (nginx `server_name`, Envoy `domains`); a `*` anywhere else would match nothing, so it is refused.
 pub fn check_route_host(host: &str) -> Result<(), String> {
@@ -79,7 +81,7 @@ pub fn check_origin(origin: &str) -> Result<OriginKind, String> {
         return Err(format!("{origin:?}: an origin has no user name"));
     }
     let (host, port) =
-        split_authority(rest).ok_or_else(|| format!("{origin:?}: {rest:?} is not host[:port]"))?;
+        split_host_port(rest).ok_or_else(|| format!("{origin:?}: {rest:?} is not host[:port]"))?;
     if !host_ok(host) {
         return Err(format!(
             "{origin:?}: {host:?} is not a host name or IP address (browsers send non-ASCII names in their xn-- form)"
@@ -104,23 +106,8 @@ pub fn check_origin(origin: &str) -> Result<OriginKind, String> {
     Ok(OriginKind::Tuple)
 }
 
-/// `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn split_authority(text: &str) -> Option<(&str, Option<&str>)> {
-    if text.starts_with('[') {
-        let end = text.find(']')?;
-        let (host, after) = text.split_at(end + 1);
-        return match after {
-            "" => Some((host, None)),
-            _ => after.strip_prefix(':').map(|port| (host, Some(port))),
-        };
-    }
-    Some(match text.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (text, None),
-    })
-}
-
-fn host_ok(host: &str) -> bool {
+/// A host name (letters, digits, `.`, `-`, `_`), an IPv4 address, or a bracketed IPv6 address.
+pub fn host_ok(host: &str) -> bool {
     if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         return v6.parse::<std::net::Ipv6Addr>().is_ok();
     }

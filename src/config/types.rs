@@ -13,7 +13,7 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// `None` when the YAML has no `admin` section: no metrics listener is started.
     pub admin: Option<AdminConfig>,
-    /// In YAML order of the `upstreams` map keys (sorted by name for determinism).
+    /// Sorted by name, not in YAML order: `upstreams` is read into a `BTreeMap`.
     pub upstreams: Vec<UpstreamConfig>,
     /// In YAML order.
     pub routes: Vec<RouteConfig>,

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use super::error::{ConfigError, FieldError};
 use super::hosts::{check_origin, check_route_host, OriginKind};
-use super::raw::{RawConfig, RawRoute, RawShutdown, RawSize, RawUpstream, RawWebSocket};
+use super::raw::{RawConfig, RawRoute, RawShutdown, RawSize, RawWebSocket};
 use super::types::*;
 use super::units::{parse_duration, parse_size};
 use wsgate_proto::close::CloseCode;
+use wsgate_proto::handshake::is_token;
 
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -95,7 +96,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
     let upstreams: Vec<UpstreamConfig> = raw
         .upstreams
         .iter()
-        .map(|(name, upstream)| self::upstream(name, upstream, base, &mut errors))
+        .map(|(name, upstream)| upstream::upstream(name, upstream, base, &mut errors))
         .collect();
     let routes = routes(&raw.routes, &upstreams, &mut errors);
     let shutdown = shutdown(raw.shutdown.as_ref(), &mut errors);
@@ -243,171 +244,6 @@ fn listeners(raw: &RawConfig, base: &Path, errors: &mut Errors) -> Vec<ListenerC
     out
 }
 
-fn upstream(name: &str, raw: &RawUpstream, base: &Path, errors: &mut Errors) -> UpstreamConfig {
-    let path = format!("upstreams.{name}");
-    let tls = raw.tls.as_ref().map(|t| UpstreamTls {
-        ca: t.ca.as_ref().map(|p| base.join(p)),
-        server_name: t.server_name.clone(),
-        cert: t.cert.as_ref().map(|p| base.join(p)),
-        key: t.key.as_ref().map(|p| base.join(p)),
-    });
-    if let Some(tls) = &tls {
-        if tls.cert.is_some() != tls.key.is_some() {
-            errors.push(format!("{path}.tls"), "cert and key go together");
-        } else if let Err(e) = crate::tls::client_config(tls) {
-            errors.push(format!("{path}.tls"), e.to_string());
-        }
-        if let Some(name) = &tls.server_name {
-            if rustls::pki_types::ServerName::try_from(name.as_str()).is_err() {
-                errors.push(
-                    format!("{path}.tls.server_name"),
-                    format!("{name:?} is not a DNS name or IP address"),
-                );
-            }
-        }
-    }
-    if raw.endpoints.is_empty() {
-        errors.push(
-            format!("{path}.endpoints"),
-            "at least one endpoint is required",
-        );
-    }
-    for (i, endpoint) in raw.endpoints.iter().enumerate() {
-        if let Err(message) = check_endpoint(endpoint) {
-            errors.push(format!("{path}.endpoints[{i}]"), message);
-        }
-    }
-    let balance = match raw.balance.as_deref() {
-        None | Some("round_robin") => Balance::RoundRobin,
-        Some("least_connections") => Balance::LeastConnections,
-        Some("hash") => Balance::Hash(errors.take(
-            format!("{path}.hash_key"),
-            parse_hash_key(raw.hash_key.as_deref().unwrap_or("client_ip")),
-            HashKey::ClientIp,
-        )),
-        Some(other) => {
-            errors.push(
-                format!("{path}.balance"),
-                format!("unknown balancer {other:?} (round_robin, least_connections, hash)"),
-            );
-            Balance::RoundRobin
-        }
-    };
-    if raw.hash_key.is_some() && !matches!(balance, Balance::Hash(_)) {
-        errors.push(format!("{path}.hash_key"), "only used with balance: hash");
-    }
-    let connect_timeout = errors.duration(
-        format!("{path}.connect_timeout"),
-        &raw.connect_timeout,
-        DEFAULT_CONNECT_TIMEOUT,
-    );
-    let response_timeout = errors.duration(
-        format!("{path}.response_timeout"),
-        &raw.response_timeout,
-        Duration::from_secs(60),
-    );
-    let fail_timeout = errors.duration(
-        format!("{path}.fail_timeout"),
-        &raw.fail_timeout,
-        Duration::from_secs(10),
-    );
-    let connect_attempts = raw.connect_attempts.unwrap_or(3);
-    if connect_attempts == 0 {
-        errors.push(format!("{path}.connect_attempts"), "must be at least 1");
-    }
-    let health = raw.health.as_ref().map(|h| {
-        // The path goes verbatim into the probe's request line: only an origin-form target.
-        let target = h.path.parse::<http::uri::PathAndQuery>();
-        if !h.path.starts_with('/') {
-            errors.push(
-                format!("{path}.health.path"),
-                format!("{:?} must start with '/'", h.path),
-            );
-        } else if !target.is_ok_and(|t| t.as_str() == h.path) {
-            errors.push(
-                format!("{path}.health.path"),
-                format!(
-                    "{:?} is not a request path (no spaces, control characters or '#')",
-                    h.path
-                ),
-            );
-        }
-        let interval = errors.duration(
-            format!("{path}.health.interval"),
-            &h.interval,
-            Duration::from_secs(5),
-        );
-        let timeout = errors.duration(
-            format!("{path}.health.timeout"),
-            &h.timeout,
-            Duration::from_secs(1),
-        );
-        // Checks run one after another: one still waiting when the next is due cannot work.
-        if timeout >= interval {
-            errors.push(
-                format!("{path}.health.timeout"),
-                format!("{timeout:?} is not below health.interval ({interval:?})"),
-            );
-        }
-        HealthCheck {
-            path: h.path.clone(),
-            interval,
-            timeout,
-        }
-    });
-    UpstreamConfig {
-        name: name.to_owned(),
-        endpoints: raw.endpoints.iter().map(|e| e.trim().to_owned()).collect(),
-        balance,
-        connect_timeout,
-        response_timeout,
-        max_fails: raw.max_fails.unwrap_or(3),
-        fail_timeout,
-        connect_attempts: connect_attempts.clamp(1, raw.endpoints.len().max(1)),
-        health,
-        tls,
-        sticky_cookie: raw
-            .sticky_cookie
-            .as_ref()
-            .map(|c| sticky::sticky_cookie(&path, c, errors)),
-    }
-}
-
-fn parse_hash_key(text: &str) -> Result<HashKey, String> {
-    match text.split_once(':') {
-        None if text == "client_ip" => Ok(HashKey::ClientIp),
-        Some(("header", name)) if http::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
-            Ok(HashKey::Header(name.to_ascii_lowercase()))
-        }
-        Some(("cookie", name)) if !name.is_empty() && !name.contains([';', '=', ' ']) => {
-            Ok(HashKey::Cookie(name.to_owned()))
-        }
-        _ => Err(format!(
-            "{text:?} is not client_ip, header:NAME or cookie:NAME"
-        )),
-    }
-}
-
-/// `host:port` or `[v6]:port`, port 1-65535.
-fn check_endpoint(endpoint: &str) -> Result<(), String> {
-    let bad =
-        || format!("{endpoint:?} is not host:port (e.g. \"10.0.0.5:9001\", \"chat.internal:80\")");
-    let (host, port) = endpoint.trim().rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        v6.parse::<std::net::Ipv6Addr>().is_ok()
-    } else {
-        !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
-    };
-    if port == 0 || !host_ok {
-        return Err(bad());
-    }
-    Ok(())
-}
-
 fn routes(raw: &[RawRoute], upstreams: &[UpstreamConfig], errors: &mut Errors) -> Vec<RouteConfig> {
     if raw.is_empty() {
         errors.push("routes", "at least one route is required");
@@ -472,64 +308,10 @@ fn routes(raw: &[RawRoute], upstreams: &[UpstreamConfig], errors: &mut Errors) -
 
 fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketConfig {
     let defaults = WebSocketConfig::default();
-    let extensions = raw.extensions.clone().unwrap_or_default();
-    for (i, name) in extensions.iter().enumerate() {
-        if !name.eq_ignore_ascii_case(wsgate_proto::deflate::NAME) {
-            errors.push(
-                format!("{path}.extensions[{i}]"),
-                format!("{name:?} is not supported (permessage-deflate is)"),
-            );
-        }
-    }
-    if let Some(list) = &raw.subprotocols {
-        for (i, p) in list.iter().enumerate() {
-            let token = !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !token {
-                errors.push(
-                    format!("{path}.subprotocols[{i}]"),
-                    format!("{p:?} is not a token (RFC 9110 §5.6.2)"),
-                );
-            }
-        }
-    }
-    // Trimmed: the Origin header is compared exactly, so a stray space could never match.
-    let allowed_origins: Option<Vec<String>> = raw
-        .allowed_origins
-        .as_ref()
-        .map(|list| list.iter().map(|o| o.trim().to_owned()).collect());
-    for (i, origin) in allowed_origins.iter().flatten().enumerate() {
-        let at = format!("{path}.allowed_origins[{i}]");
-        match check_origin(origin) {
-            Ok(OriginKind::Tuple) => {}
-            Ok(OriginKind::Null) => errors.warn(
-                at,
-                "\"null\" is the origin of sandboxed iframes and file:// pages: any site can send it",
-            ),
-            Err(message) => errors.push(at, message),
-        }
-    }
-    let mut size = |key: &str, value: &Option<RawSize>, default: u64| match value {
-        Some(v) => errors.take(format!("{path}.{key}"), parse_size(v), default),
-        None => default,
-    };
-    let max_frame_size = size(
-        "max_frame_size",
-        &raw.max_frame_size,
-        defaults.max_frame_size,
-    );
-    let max_message_size = size(
-        "max_message_size",
-        &raw.max_message_size,
-        defaults.max_message_size,
-    );
-    if max_frame_size > max_message_size {
-        errors.push(
-            format!("{path}.max_frame_size"),
-            format!("{max_frame_size} bytes is more than max_message_size ({max_message_size})"),
-        );
-    }
+    let extensions = extensions(path, raw, errors);
+    check_subprotocols(path, raw, errors);
+    let allowed_origins = allowed_origins(path, raw, errors);
+    let (max_frame_size, max_message_size) = sizes(path, raw, &defaults, errors);
     let ping = match raw.ping.as_deref() {
         None | Some("answer") => PingMode::Answer,
         Some("forward") => PingMode::Forward,
@@ -584,9 +366,94 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
     }
 }
 
+fn extensions(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> Vec<String> {
+    let extensions = raw.extensions.clone().unwrap_or_default();
+    for (i, name) in extensions.iter().enumerate() {
+        if !name.eq_ignore_ascii_case(wsgate_proto::deflate::NAME) {
+            errors.push(
+                format!("{path}.extensions[{i}]"),
+                format!("{name:?} is not supported (permessage-deflate is)"),
+            );
+        }
+    }
+    extensions
+}
+
+fn check_subprotocols(path: &str, raw: &RawWebSocket, errors: &mut Errors) {
+    for (i, p) in raw.subprotocols.iter().flatten().enumerate() {
+        if !is_token(p) {
+            errors.push(
+                format!("{path}.subprotocols[{i}]"),
+                format!("{p:?} is not a token (RFC 9110 §5.6.2)"),
+            );
+        }
+    }
+}
+
+fn allowed_origins(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> Option<Vec<String>> {
+    // Trimmed: the Origin header is compared exactly, so a stray space could never match.
+    let allowed_origins: Option<Vec<String>> = raw
+        .allowed_origins
+        .as_ref()
+        .map(|list| list.iter().map(|o| o.trim().to_owned()).collect());
+    for (i, origin) in allowed_origins.iter().flatten().enumerate() {
+        let at = format!("{path}.allowed_origins[{i}]");
+        match check_origin(origin) {
+            Ok(OriginKind::Tuple) => {}
+            Ok(OriginKind::Null) => errors.warn(
+                at,
+                "\"null\" is the origin of sandboxed iframes and file:// pages: any site can send it",
+            ),
+            Err(message) => errors.push(at, message),
+        }
+    }
+    allowed_origins
+}
+
+/// `max_frame_size` and `max_message_size`; a frame may not exceed the message it belongs to.
+fn sizes(
+    path: &str,
+    raw: &RawWebSocket,
+    defaults: &WebSocketConfig,
+    errors: &mut Errors,
+) -> (u64, u64) {
+    let mut size = |key: &str, value: &Option<RawSize>, default: u64| match value {
+        Some(v) => errors.take(format!("{path}.{key}"), parse_size(v), default),
+        None => default,
+    };
+    let max_frame_size = size(
+        "max_frame_size",
+        &raw.max_frame_size,
+        defaults.max_frame_size,
+    );
+    let max_message_size = size(
+        "max_message_size",
+        &raw.max_message_size,
+        defaults.max_message_size,
+    );
+    if max_frame_size > max_message_size {
+        errors.push(
+            format!("{path}.max_frame_size"),
+            format!("{max_frame_size} bytes is more than max_message_size ({max_message_size})"),
+        );
+    }
+    (max_frame_size, max_message_size)
+}
+
 #[path = "validate_sticky.rs"]
 mod sticky;
+
+#[path = "validate_upstream.rs"]
+mod upstream;
 
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "validate_sticky_tests.rs"]
+mod sticky_tests;
+
+#[cfg(test)]
+#[path = "validate_origin_tests.rs"]
+mod origin_tests;

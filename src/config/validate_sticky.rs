@@ -5,14 +5,8 @@ use super::super::raw::RawStickyCookie;
 use super::super::types::{SameSite, StickyCookie};
 use super::super::units::parse_duration;
 use super::Errors;
-
-/// RFC 6265 §4.1.1 cookie-name: an RFC 2616 token.
-fn is_token(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
+// RFC 6265 §4.1.1: a cookie-name is an RFC 2616 token.
+use wsgate_proto::handshake::is_token;
 
 pub(super) fn sticky_cookie(
     path: &str,

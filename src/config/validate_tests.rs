@@ -1,9 +1,10 @@
 //! Config parsing and validation: every error with its exact path, all collected.
 
 use super::super::{Config, ConfigError};
+use super::origin_tests::warnings;
 use super::*;
 
-const GOOD: &str = r#"
+pub(super) const GOOD: &str = r#"
 listeners:
   - name: public
     bind: "127.0.0.1:0"
@@ -31,14 +32,22 @@ routes:
     upstream: chat
 "#;
 
-fn errors(yaml: &str) -> Vec<String> {
+pub(super) fn errors(yaml: &str) -> Vec<String> {
     match Config::from_yaml(yaml) {
         Ok(_) => vec![],
         Err(e) => e.messages(),
     }
 }
 
-fn with(from: &str, to: &str) -> String {
+/// The YAML path of each error, in order.
+fn paths_of(yaml: &str) -> Vec<String> {
+    errors(yaml)
+        .iter()
+        .map(|e| e.split(':').next().unwrap().to_owned())
+        .collect()
+}
+
+pub(super) fn with(from: &str, to: &str) -> String {
     assert!(GOOD.contains(from), "{from}");
     GOOD.replacen(from, to, 1)
 }
@@ -268,10 +277,7 @@ fn keepalive_and_idle_timeout() {
         "      ping: forward\n",
         "      ping: forward\n      keepalive: { interval: 0s, timeout: x }\n",
     );
-    let paths: Vec<String> = errors(&bad)
-        .iter()
-        .map(|e| e.split(':').next().unwrap().to_owned())
-        .collect();
+    let paths = paths_of(&bad);
     assert_eq!(
         paths,
         vec![
@@ -302,10 +308,7 @@ fn limits() {
         "    handshake_timeout: 5s\n",
         "    handshake_timeout: 5s\n    max_connections: 0\n    max_request_head_size: 100\n",
     );
-    let paths: Vec<String> = errors(&bad)
-        .iter()
-        .map(|e| e.split(':').next().unwrap().to_owned())
-        .collect();
+    let paths = paths_of(&bad);
     assert_eq!(
         paths,
         vec![
@@ -326,10 +329,7 @@ fn proxy_protocol_and_trusted_proxies() {
     assert_eq!(c.trusted_proxies.len(), 3);
     assert!(c.trusted_proxies[1].contains(&"192.0.2.7".parse::<std::net::IpAddr>().unwrap()));
     let bad = format!("{GOOD}trusted_proxies: [\"10.0.0.0/33\", \"nope\"]\n");
-    let paths: Vec<String> = errors(&bad)
-        .iter()
-        .map(|e| e.split(':').next().unwrap().to_owned())
-        .collect();
+    let paths = paths_of(&bad);
     assert_eq!(paths, vec!["trusted_proxies[0]", "trusted_proxies[1]"]);
 }
 
@@ -453,211 +453,6 @@ fn shipped_configs_are_valid() {
             panic!("{file}: {:?}", e.messages());
         }
     }
-}
-
-#[test]
-fn sticky_cookie() {
-    let sticky = |block: &str| {
-        with(
-            "    balance: round_robin\n",
-            &format!("    sticky_cookie: {block}\n"),
-        )
-    };
-    let u = &Config::from_yaml(&sticky("{ name: srv }"))
-        .unwrap()
-        .upstreams[0];
-    assert_eq!(
-        u.sticky_cookie,
-        Some(StickyCookie {
-            name: "srv".into(),
-            path: "/".into(),
-            max_age: None,
-            secure: None,
-            http_only: true,
-            same_site: SameSite::Lax,
-        })
-    );
-    let full = "{ name: io_srv, path: /socket.io/, max_age: 1h, secure: true, http_only: false, same_site: None }";
-    let u = &Config::from_yaml(&sticky(full)).unwrap().upstreams[0];
-    assert_eq!(
-        u.sticky_cookie,
-        Some(StickyCookie {
-            name: "io_srv".into(),
-            path: "/socket.io/".into(),
-            max_age: Some(Duration::from_secs(3600)),
-            secure: Some(true),
-            http_only: false,
-            same_site: SameSite::None,
-        })
-    );
-    assert_eq!(
-        Config::from_yaml(&sticky("{}")).unwrap_err().messages()[0],
-        "line 11, column 20: upstreams.chat.sticky_cookie: missing field `name`"
-    );
-    let cases = [
-        (
-            "{ name: \"bad name\" }",
-            "upstreams.chat.sticky_cookie.name: \"bad name\" is not a cookie name",
-        ),
-        (
-            "{ name: \"a=b\" }",
-            "upstreams.chat.sticky_cookie.name: \"a=b\" is not",
-        ),
-        (
-            "{ name: \"\" }",
-            "upstreams.chat.sticky_cookie.name: \"\" is not",
-        ),
-        (
-            "{ name: srv, path: chat }",
-            "upstreams.chat.sticky_cookie.path: \"chat\" must start with '/'",
-        ),
-        (
-            "{ name: srv, path: \"/a;b\" }",
-            "upstreams.chat.sticky_cookie.path: \"/a;b\" must start",
-        ),
-        (
-            "{ name: srv, max_age: soon }",
-            "upstreams.chat.sticky_cookie.max_age: \"soon\" is not a duration",
-        ),
-        (
-            "{ name: srv, max_age: 1500ms }",
-            "upstreams.chat.sticky_cookie.max_age: \"1500ms\": Max-Age counts whole seconds",
-        ),
-        (
-            "{ name: srv, same_site: loose }",
-            "upstreams.chat.sticky_cookie.same_site: \"loose\" is not strict, lax or none",
-        ),
-        (
-            "{ name: srv, same_site: none }",
-            "upstreams.chat.sticky_cookie.same_site: none needs secure: true",
-        ),
-        (
-            "{ name: srv, same_site: none, secure: false }",
-            "upstreams.chat.sticky_cookie.same_site: none needs secure: true",
-        ),
-    ];
-    for (block, expected) in cases {
-        let errors = errors(&sticky(block));
-        assert_eq!(errors.len(), 1, "{block}: {errors:?}");
-        assert!(errors[0].starts_with(expected), "{block}: {errors:?}");
-    }
-    let unknown = errors(&sticky("{ name: srv, domain: example.com }"));
-    assert!(unknown[0].contains("unknown field `domain`"), "{unknown:?}");
-}
-
-fn warnings(yaml: &str) -> Vec<String> {
-    match Config::from_yaml(yaml) {
-        Ok(c) => c.warnings.iter().map(ToString::to_string).collect(),
-        Err(e) => panic!("{:?}", e.messages()),
-    }
-}
-
-fn with_origins(list: &str) -> String {
-    with("[\"https://chat.example.com\"]", list)
-}
-
-#[test]
-fn origins_that_browsers_can_send_are_accepted() {
-    let yaml = with_origins(
-        "[\"https://chat.example.com\", \" HTTP://LOCALHOST:3000 \", \"https://[::1]:8443\", \"capacitor://localhost\", \"chrome-extension://abcdefgh\"]",
-    );
-    let c = Config::from_yaml(&yaml).unwrap();
-    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-    let origins = c.routes[0].websocket.allowed_origins.as_ref().unwrap();
-    assert_eq!(origins[1], "HTTP://LOCALHOST:3000", "trimmed");
-}
-
-#[test]
-fn origins_that_no_browser_sends_are_errors() {
-    let at = "routes[0].websocket.allowed_origins[0]";
-    let cases = [
-        (
-            "example.com",
-            "\"example.com\" is not an origin: browsers send scheme://host[:port] (e.g. \"https://example.com\")",
-        ),
-        (
-            "https://example.com/",
-            "\"https://example.com/\": an origin has no path, query or trailing slash; write \"https://example.com\"",
-        ),
-        (
-            "https://example.com/app?x=1",
-            "\"https://example.com/app?x=1\": an origin has no path, query or trailing slash; write \"https://example.com\"",
-        ),
-        (
-            "https://example.com:443",
-            "\"https://example.com:443\": browsers leave out the default port; write \"https://example.com\"",
-        ),
-        (
-            "HTTP://example.com:80",
-            "\"HTTP://example.com:80\": browsers leave out the default port; write \"http://example.com\"",
-        ),
-        (
-            "wss://example.com",
-            "\"wss://example.com\": browsers send the page's origin (http:// or https://), never wss://",
-        ),
-        (
-            "https://*.example.com",
-            "\"https://*.example.com\": wildcards are not supported; list each origin (e.g. \"https://app.example.com\")",
-        ),
-        (
-            "https://example.com:99999",
-            "\"https://example.com:99999\": \"99999\" is not a port (1-65535)",
-        ),
-        (
-            "https://user@example.com",
-            "\"https://user@example.com\": an origin has no user name",
-        ),
-        (
-            "https://bücher.example",
-            "\"https://bücher.example\": \"bücher.example\" is not a host name or IP address (browsers send non-ASCII names in their xn-- form)",
-        ),
-        ("https://", "\"https://\": \"\" is not a host name or IP address (browsers send non-ASCII names in their xn-- form)"),
-        ("1http://x", "\"1http://x\": \"1http\" is not a URL scheme"),
-    ];
-    for (origin, message) in cases {
-        let yaml = with_origins(&format!("[\"{origin}\"]"));
-        assert_eq!(errors(&yaml), vec![format!("{at}: {message}")], "{origin}");
-    }
-}
-
-#[test]
-fn null_origin_is_allowed_with_a_warning() {
-    let yaml = with_origins("[\"https://chat.example.com\", \"null\"]");
-    assert_eq!(
-        warnings(&yaml),
-        vec!["routes[0].websocket.allowed_origins[1]: \"null\" is the origin of sandboxed iframes and file:// pages: any site can send it"]
-    );
-}
-
-#[test]
-fn host_wildcards() {
-    let c = Config::from_yaml(&with("\"Chat.Example.com\"", "\"*.Example.com\"")).unwrap();
-    assert_eq!(c.routes[0].host.as_deref(), Some("*.example.com"));
-    for host in [
-        "*",
-        "*.",
-        "*example.com",
-        "**.example.com",
-        "chat.*.com",
-        "example.*",
-        "*.*.example.com",
-    ] {
-        assert_eq!(
-            errors(&with("\"Chat.Example.com\"", &format!("\"{host}\""))),
-            vec![format!("routes[0].match.host: \"{host}\": only a leading \"*.\" wildcard is supported (e.g. \"*.example.com\")")],
-            "{host}"
-        );
-    }
-    assert_eq!(
-        errors(&with("\"Chat.Example.com\"", "\".example.com\"")),
-        vec!["routes[0].match.host: \".example.com\" matches no Host; write \"*.example.com\" for the names under \"example.com\" (and a second route for \"example.com\" itself)"]
-    );
-    assert_eq!(
-        errors(&with("\"Chat.Example.com\"", "\"*.example.com:443\"")),
-        vec![
-            "routes[0].match.host: \"*.example.com:443\" must be a host name without port or path"
-        ]
-    );
 }
 
 #[test]

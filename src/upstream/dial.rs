@@ -89,10 +89,13 @@ impl Dialer {
     }
 }
 
-/// The host of `host:port` (`[v6]:port` gives the bare address).
+/// The host of `host:port` (`[v6]:port` gives the bare address), the TLS name by default.
 fn host_of(endpoint: &str) -> &str {
-    let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h);
-    host.trim_start_matches('[').trim_end_matches(']')
+    let host = wsgate_proto::handshake::grammar::split_host_port(endpoint)
+        .map_or(endpoint, |(host, _)| host);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 #[cfg(test)]

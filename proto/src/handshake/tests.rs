@@ -1,6 +1,7 @@
 //! One test per handshake rule and per error row (status, metric label, headers).
 
 use super::*;
+use http::{Method, Version};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 

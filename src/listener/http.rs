@@ -1,0 +1,43 @@
+//! HTTP/1.1 on one client connection (plain or TLS): hyper with upgrades, the listener's head size
+//! and head timeout, each request handed to the proxy generation current at that moment, and a
+//! graceful close when a drain starts.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+
+use super::{ConnectionSlot, SharedProxy};
+use crate::config::ListenerConfig;
+
+pub(super) async fn serve<I>(
+    io: TokioIo<I>,
+    peer: SocketAddr,
+    proxy: SharedProxy,
+    config: ListenerConfig,
+    slot: Arc<ConnectionSlot>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut drain = proxy.load().drain.clone();
+    let service = service_fn(move |req| proxy.load_full().handle(req, peer, slot.clone()));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.handshake_timeout)
+        .max_header_size(config.max_request_head_size)
+        .serve_connection(io, service)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = drain.started() => {
+            // The request in flight (if any) finishes; then the connection closes.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "client connection ended with an error");
+    }
+}

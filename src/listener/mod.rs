@@ -1,0 +1,101 @@
+//! One proxy listener: each accepted connection takes a slot (within `max_connections`), reads its
+//! PROXY header when the listener wants one, completes TLS when configured, then is served as
+//! HTTP/1.1 with upgrades. The current proxy generation is loaded per request, so that a reload
+//! applies to new requests at once.
+
+mod accept;
+mod http;
+mod proxy_header;
+mod slots;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::ListenerConfig;
+use crate::proxy::Proxy;
+
+pub(crate) use accept::accept_forever;
+pub use slots::ConnectionSlot;
+
+/// A listener's options and, for TLS, its acceptor (built when the config is loaded, not per
+/// connection).
+#[derive(Clone)]
+pub struct ListenerSettings {
+    pub config: ListenerConfig,
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl ListenerSettings {
+    pub fn new(config: &ListenerConfig) -> Result<Self, crate::tls::TlsError> {
+        let tls = match &config.tls {
+            Some(tls) => Some(TlsAcceptor::from(crate::tls::server_config(tls)?)),
+            None => None,
+        };
+        Ok(ListenerSettings {
+            config: config.clone(),
+            tls,
+        })
+    }
+}
+
+pub type SharedProxy = Arc<ArcSwap<Proxy>>;
+
+/// Accepts until the task is aborted. `settings` follows reloads of this listener's options.
+pub(crate) async fn accept_loop(
+    socket: TcpListener,
+    proxy: SharedProxy,
+    settings: watch::Receiver<ListenerSettings>,
+) {
+    let slots = slots::Slots::default();
+    accept_forever(socket, "listener", |stream, peer| {
+        let ListenerSettings { config, tls } = settings.borrow().clone();
+        let Some(slot) = slots.admit(&stream, peer, &config, &proxy.load(), tls.is_some()) else {
+            return;
+        };
+        tokio::spawn(connection(stream, peer, proxy.clone(), config, tls, slot));
+    })
+    .await
+}
+
+/// One accepted connection, from its first byte to the end of its HTTP connection (a tunnel it
+/// becomes holds `slot` on its own).
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    proxy: SharedProxy,
+    config: ListenerConfig,
+    tls: Option<TlsAcceptor>,
+    slot: Arc<ConnectionSlot>,
+) {
+    let peer = if config.proxy_protocol {
+        match proxy_header::read(&mut stream, config.handshake_timeout).await {
+            Ok(source) => source.unwrap_or(peer),
+            Err(e) => {
+                tracing::debug!(listener = %config.name, %peer, error = %e, "connection refused");
+                return;
+            }
+        }
+    } else {
+        peer
+    };
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => http::serve(TokioIo::new(stream), peer, proxy, config, slot).await,
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream));
+            match handshake.await {
+                Ok(Ok(stream)) => {
+                    http::serve(TokioIo::new(stream), peer, proxy, config, slot).await
+                }
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! Connection slots: every accepted connection counts toward the process's live connections (what a
+//! drain waits for) and toward its listener's `max_connections`; past that limit it gets a 503.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+
+use crate::config::ListenerConfig;
+use crate::drain::{Live, LiveGuard};
+use crate::proxy::Proxy;
+
+/// Past `max_connections` a new connection gets this and is closed (as Envoy does; clients retry).
+const OVER_CAPACITY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n";
+
+/// Holds a connection's places in the live counts (all connections, and its listener's) for as long as
+/// the HTTP connection or the tunnel it became lives.
+pub struct ConnectionSlot {
+    _all: LiveGuard,
+    _listener: LiveGuard,
+    /// `https` on a TLS listener, else `http` (for X-Forwarded-Proto).
+    pub proto: &'static str,
+}
+
+/// One listener's open connections; kept across reloads of its options.
+#[derive(Default)]
+pub(super) struct Slots {
+    open: Arc<Live>,
+}
+
+impl Slots {
+    /// A slot for a freshly accepted connection, or `None` when the listener is at
+    /// `max_connections`: then the client has been sent the 503 and the connection is dropped.
+    pub(super) fn admit(
+        &self,
+        stream: &TcpStream,
+        peer: SocketAddr,
+        config: &ListenerConfig,
+        proxy: &Proxy,
+        tls: bool,
+    ) -> Option<Arc<ConnectionSlot>> {
+        let listener = match config.max_connections {
+            Some(max) => self.open.try_enter(max),
+            None => Some(self.open.enter()),
+        };
+        let Some(listener) = listener else {
+            proxy.metrics.connection_rejected(&config.name);
+            tracing::debug!(listener = %config.name, %peer, "max_connections reached: 503");
+            let _ = stream.try_write(OVER_CAPACITY);
+            return None;
+        };
+        Some(Arc::new(ConnectionSlot {
+            _all: proxy.live.enter(),
+            _listener: listener,
+            proto: if tls { "https" } else { "http" },
+        }))
+    }
+}
