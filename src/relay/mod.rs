@@ -7,6 +7,10 @@ mod io;
 mod mailbox;
 mod pump;
 mod shared;
+#[cfg(test)]
+mod test_io;
+#[cfg(test)]
+mod tests;
 mod timers;
 
 use std::future::Future;
