@@ -1,6 +1,7 @@
 //! A pump's read buffer, held only while data flows: taken from a per-thread pool when the socket
-//! has bytes, given back once everything read has been forwarded. An idle tunnel holds none, and a
-//! busy one costs no allocation per read.
+//! has bytes, given back once everything read has been forwarded. An idle plain-TCP leg holds none
+//! (a TLS leg must read to know, so its pump keeps one: io.rs), and a busy one costs no allocation
+//! per read.
 
 use std::cell::RefCell;
 

@@ -7,12 +7,16 @@ mod io;
 mod mailbox;
 mod pump;
 mod shared;
+#[cfg(test)]
+mod test_io;
+#[cfg(test)]
+mod tests;
 mod timers;
 
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,8 +26,9 @@ use crate::drain::DrainSignal;
 use crate::metrics::RouteMetrics;
 pub use io::TunnelIo;
 use pump::Pump;
-use shared::Shared;
-use timers::{drain_close, watchdog};
+use shared::{Shared, TunnelStats};
+use timers::{drain_close, watchdog, Verdict};
+use tokio::time::Sleep;
 use wsgate_proto::tracker::{Limits, Sender};
 
 /// Once a peer is cut or found dead, how long the live side gets to take its close frame before the
@@ -72,7 +77,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
     let (client_rd, client_wr) = client.split();
     let (upstream_rd, upstream_wr) = upstream.split();
 
-    let mut c2u = Some(Pump::new(
+    let c2u = Pump::new(
         Sender::Client,
         client_rd,
         client_prefix,
@@ -81,8 +86,8 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
         params.write_timeout,
         &metrics,
         &shared,
-    ));
-    let mut u2c = Some(Pump::new(
+    );
+    let u2c = Pump::new(
         Sender::Upstream,
         upstream_rd,
         upstream_prefix,
@@ -91,90 +96,142 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
         params.write_timeout,
         &metrics,
         &shared,
-    ));
-    // Both pumps, polled in place (a join would hold a second copy of each); a pump is dropped
-    // as soon as it ends, which tells the other one through its mailbox.
-    let mut pumps = |cx: &mut Context<'_>| {
-        if c2u
-            .as_mut()
-            .is_some_and(|p| Pin::new(p).poll(cx).is_ready())
-        {
-            c2u = None;
-        }
-        if u2c
-            .as_mut()
-            .is_some_and(|p| Pin::new(p).poll(cx).is_ready())
-        {
-            u2c = None;
-        }
-        if c2u.is_none() && u2c.is_none() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    };
+    );
+    let mut pumps = Pumps(Some(c2u), Some(u2c));
     let mut drain = pin!(drain);
     let mut watchdog = pin!(watchdog(&shared, params.keepalive, params.idle_timeout));
-    // One timer for whichever bound applies: the close grace once closing starts, or the linger
-    // once the tunnel is condemned (a peer cut or found dead, or idle).
-    let mut timer = pin!(tokio::time::sleep(Duration::ZERO));
-    let mut deadline: Option<tokio::time::Instant> = None;
-    let mut condemned = false;
+    let mut bound = Bound {
+        timer: pin!(tokio::time::sleep(Duration::ZERO)),
+        deadline: None,
+        condemned: false,
+        close_grace: params.close_grace,
+    };
     std::future::poll_fn(|cx| {
         // The pumps go first: what they flag during this poll is seen below.
-        if pumps(cx).is_ready() {
+        if pumps.poll(cx).is_ready() {
             return Poll::Ready(());
         }
-        if !condemned {
+        if !bound.condemned {
             // Never completes: it posts a close to the client at its moment of the drain.
             let _ = drain.as_mut().poll(cx);
-            let linger = if shared.is_cut() {
-                Some(CUT_LINGER)
-            } else if let Poll::Ready(verdict) = watchdog.as_mut().poll(cx) {
-                tracing::debug!(route = %metrics.route, ?verdict, "watchdog ends the tunnel");
-                for &(side, code) in timers::closes(verdict) {
-                    shared.toward(side).post_close(code);
-                }
-                Some(match verdict {
-                    timers::Verdict::Dead(_) => CUT_LINGER,
-                    timers::Verdict::Idle => params.close_grace,
-                })
-            } else {
-                None
-            };
-            if let Some(linger) = linger {
-                condemned = true;
-                deadline = Some(tokio::time::Instant::now() + linger);
-            } else if deadline.is_none() && shared.is_closing() {
-                deadline = Some(tokio::time::Instant::now() + params.close_grace);
-            }
+            bound.watch(cx, &shared, watchdog.as_mut(), &metrics.route);
         }
-        if let Some(at) = deadline {
-            if timer.deadline() != at {
-                timer.as_mut().reset(at);
-            }
-            if timer.as_mut().poll(cx).is_ready() {
-                if !condemned {
-                    tracing::debug!(route = %metrics.route, "tunnel close timed out");
-                }
-                return Poll::Ready(());
-            }
-        }
-        Poll::Pending
+        bound.poll_expired(cx, &metrics.route)
     })
     .await;
 
     metrics.active.dec();
     let duration = started.elapsed();
     metrics.duration.observe(duration.as_secs_f64());
-    let stats = shared.stats();
+    log_session(
+        &metrics.route,
+        &params.peer,
+        &params.endpoint,
+        duration,
+        shared.stats(),
+    );
+}
+
+/// Both pumps, polled in place and dropped each as soon as it ends (which tells the other one through
+/// its mailbox). Not `join!`: a join of the two in its own future measured 632 bytes more per
+/// tunnel (room for each 296-byte pump twice: the moved-from local and the join's slot).
+struct Pumps<A, B>(Option<A>, Option<B>);
+
+impl<A: Future<Output = ()> + Unpin, B: Future<Output = ()> + Unpin> Pumps<A, B> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self
+            .0
+            .as_mut()
+            .is_some_and(|p| Pin::new(p).poll(cx).is_ready())
+        {
+            self.0 = None;
+        }
+        if self
+            .1
+            .as_mut()
+            .is_some_and(|p| Pin::new(p).poll(cx).is_ready())
+        {
+            self.1 = None;
+        }
+        if self.0.is_none() && self.1.is_none() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// One timer for whichever bound applies: the close grace once closing starts, or the linger
+/// once the tunnel is condemned (a peer cut or found dead, or idle).
+struct Bound<'t> {
+    timer: Pin<&'t mut Sleep>,
+    deadline: Option<tokio::time::Instant>,
+    condemned: bool,
+    close_grace: Duration,
+}
+
+impl Bound<'_> {
+    /// Looks at what the pumps flagged and at the watchdog; sets the deadline that applies.
+    fn watch(
+        &mut self,
+        cx: &mut Context<'_>,
+        shared: &Shared,
+        watchdog: Pin<&mut impl Future<Output = Verdict>>,
+        route: &str,
+    ) {
+        let linger = if shared.is_cut() {
+            Some(CUT_LINGER)
+        } else if let Poll::Ready(verdict) = watchdog.poll(cx) {
+            tracing::debug!(route = %route, ?verdict, "watchdog ends the tunnel");
+            for &(side, code) in timers::closes(verdict) {
+                shared.toward(side).post_close(code);
+            }
+            Some(match verdict {
+                Verdict::Dead(_) => CUT_LINGER,
+                Verdict::Idle => self.close_grace,
+            })
+        } else {
+            None
+        };
+        if let Some(linger) = linger {
+            self.condemned = true;
+            self.deadline = Some(tokio::time::Instant::now() + linger);
+        } else if self.deadline.is_none() && shared.is_closing() {
+            self.deadline = Some(tokio::time::Instant::now() + self.close_grace);
+        }
+    }
+
+    /// Ready once the deadline, if any, has passed.
+    fn poll_expired(&mut self, cx: &mut Context<'_>, route: &str) -> Poll<()> {
+        let Some(at) = self.deadline else {
+            return Poll::Pending;
+        };
+        if self.timer.deadline() != at {
+            self.timer.as_mut().reset(at);
+        }
+        ready!(self.timer.as_mut().poll(cx));
+        if !self.condemned {
+            tracing::debug!(route = %route, "tunnel close timed out");
+        }
+        Poll::Ready(())
+    }
+}
+
+/// The access log line of a session.
+fn log_session(
+    route: &str,
+    peer: &std::net::SocketAddr,
+    endpoint: &str,
+    duration: Duration,
+    stats: TunnelStats,
+) {
     let [client, upstream] = [0, 1];
     tracing::info!(
         target: "wsgate::access",
         kind = "websocket",
-        route = %metrics.route,
-        peer = %params.peer,
-        endpoint = %params.endpoint,
+        route = %route,
+        peer = %peer,
+        endpoint = %endpoint,
         duration_ms = duration.as_millis() as u64,
         client_frames = stats.frames[client],
         client_bytes = stats.bytes[client],

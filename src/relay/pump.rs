@@ -23,8 +23,8 @@ use super::shared::{other, Closer, Shared};
 use crate::metrics::{DirectionMetrics, FrameTally, RouteMetrics};
 use wsgate_proto::close::{code_label, CloseCode};
 use wsgate_proto::frame::{control_payload, parse_header, OpCode};
-use wsgate_proto::tracker::{Limits, Sender, Step, Tracker};
-use wsgate_proto::violation::DATA_AFTER_CLOSE;
+use wsgate_proto::tracker::{FrameDone, Limits, Sender, Step, Tracker};
+use wsgate_proto::violation::{Violation, DATA_AFTER_CLOSE};
 
 /// Reads one poll may do before yielding: a sender that never runs dry must not starve the other
 /// direction, which is polled by the same task.
@@ -67,6 +67,26 @@ pub(super) struct Pump<'a, R, W> {
     write_timeout: Duration,
 }
 
+/// Where one walk is in the buffer, and what it counted (added to the metrics once, at its end).
+struct Walk {
+    pos: usize,
+    /// End of the output gathered so far.
+    out: usize,
+    /// A data frame (or part of one) passed.
+    data: bool,
+    frames: u64,
+    bytes: u64,
+    tally: FrameTally,
+}
+
+impl Walk {
+    fn count(&mut self, opcode: OpCode, payload_len: u64) {
+        self.frames += 1;
+        self.bytes += payload_len;
+        self.tally.frame(opcode, payload_len);
+    }
+}
+
 /// What happens once the bytes walked so far are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Then {
@@ -85,6 +105,21 @@ struct Control {
     written: usize,
     /// A close frame: the receiver's connection is shut down after it.
     then_finish: bool,
+}
+
+impl Control {
+    fn unwritten(&self) -> &[u8] {
+        &self.frame.as_bytes()[self.written..]
+    }
+}
+
+/// Where the bytes of a write come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// `out`: the validated run in the read buffer.
+    Out,
+    /// `control`: a frame of wsgate's own.
+    Control,
 }
 
 enum Written {
@@ -144,7 +179,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
             // Everything the last walk let through goes out before anything else happens: no
             // read meanwhile, so a receiver that does not read stops its sender (backpressure).
             if !self.out.is_empty() {
-                let written = ready!(self.poll_write_out(cx));
+                let written = ready!(self.poll_write_from(cx, Source::Out));
                 self.after_write(written);
             }
             if self.walked > 0 {
@@ -164,7 +199,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                 Then::Violation { mid_frame: false } => self.close_dst(away_code(self.sender)),
             }
             if self.control.as_ref().is_some_and(|c| c.pending) {
-                let written = ready!(self.poll_write_control(cx));
+                let written = ready!(self.poll_write_from(cx, Source::Control));
                 let then_finish = self.control.as_mut().is_some_and(|c| {
                     c.pending = false;
                     c.then_finish
@@ -223,72 +258,32 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         self.unwalked = false;
         let whole_limit = self.buf.capacity();
         let filled = self.buf.filled();
-        let (mut pos, mut out) = (self.walked, self.out.end);
-        let mut data = false;
-        let (mut frames, mut bytes) = (0u64, 0u64);
-        let mut tally = FrameTally::default();
-        while !self.dst_done && pos < filled && self.then == Then::Continue {
-            match self
+        let mut w = Walk {
+            pos: self.walked,
+            out: self.out.end,
+            data: false,
+            frames: 0,
+            bytes: 0,
+            tally: FrameTally::default(),
+        };
+        while !self.dst_done && w.pos < filled && self.then == Then::Continue {
+            let step = self
                 .tracker
-                .step(&mut self.buf.data_mut()[pos..], whole_limit)
-            {
+                .step(&mut self.buf.data_mut()[w.pos..], whole_limit);
+            match step {
                 Step::NeedMore => break,
-                Step::Forward { len, done } => {
-                    // Only data frames stream in pieces; control frames come whole with `done`.
-                    data |= done.is_none_or(|d| !d.opcode.is_control());
-                    let mut keep = true;
-                    if let Some(done) = done {
-                        frames += 1;
-                        bytes += done.payload_len;
-                        tally.frame(done.opcode, done.payload_len);
-                        if let Some(kind) = done.message_end {
-                            tally.message(kind);
-                        }
-                        // A pong answering wsgate's keepalive ping is not relayed.
-                        keep = !(done.opcode == OpCode::Pong && self.is_own_pong(pos, len));
-                    }
-                    if keep {
-                        out = self.keep(pos, len, out);
-                    }
-                    pos += len;
-                }
-                Step::AnswerPing { len, payload } => {
-                    let payload = pos + payload.start..pos + payload.end;
-                    frames += 1;
-                    bytes += payload.len() as u64;
-                    tally.frame(OpCode::Ping, payload.len() as u64);
-                    self.counters.pings_answered.inc();
-                    // Each ping its own pong, in order; past the mailbox's bound the oldest go
-                    // (RFC 6455 §5.5.3 allows answering only the latest ping).
-                    let dropped = self.outbox.post_pong(&self.buf.data()[payload]);
-                    if dropped > 0 {
-                        self.counters.pongs_dropped.inc_by(dropped);
-                    }
-                    pos += len;
-                }
+                Step::Forward { len, done } => self.forward(&mut w, len, done),
+                Step::AnswerPing { len, payload } => self.answer_ping(&mut w, len, payload),
                 Step::Close { len, code } => {
-                    let header_len = parse_header(&self.buf.data()[pos..pos + len])
-                        .ok()
-                        .flatten()
-                        .map_or(len, |(_, header_len)| header_len);
-                    frames += 1;
-                    bytes += (len - header_len) as u64;
-                    tally.frame(OpCode::Close, (len - header_len) as u64);
-                    self.route
-                        .close(self.sender, code.map_or("1005", code_label));
-                    self.shared
-                        .close_received(self.sender, code.unwrap_or(CloseCode::NO_STATUS.as_u16()));
-                    out = self.keep(pos, len, out);
-                    pos += len;
-                    self.then = Then::CloseForwarded;
+                    self.close_frame(&mut w, len, code);
                     // What follows is walked (and discarded) once the close is written.
-                    self.unwalked = pos < filled;
+                    self.unwalked = w.pos < filled;
                 }
                 Step::Discard {
                     len,
                     first_after_close,
                 } => {
-                    pos += len;
+                    w.pos += len;
                     if first_after_close {
                         self.route.violation(self.sender, DATA_AFTER_CLOSE);
                     }
@@ -297,26 +292,80 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                     violation,
                     mid_frame,
                 } => {
-                    pos = filled;
-                    self.route.violation(self.sender, violation.kind());
-                    self.shared.closed_by(Closer::Wsgate);
-                    tracing::debug!(route = %self.route.route, sender = ?self.sender, %violation, "protocol violation");
-                    // The sender gets the RFC code, written by the other pump between frames.
-                    self.outbox.post_close(violation.close_code());
-                    self.then = Then::Violation { mid_frame };
+                    w.pos = filled;
+                    self.violation(violation, mid_frame);
                 }
             }
         }
         if self.dst_done {
             // Nothing more goes to the receiver: drop what is buffered.
-            pos = filled;
-            out = self.out.start;
+            w.pos = filled;
+            w.out = self.out.start;
         }
-        self.out.end = out;
-        self.walked = pos;
-        self.counters.record(&tally);
-        self.shared.heard(self.sender, data);
-        self.shared.add_traffic(self.sender, frames, bytes);
+        self.out.end = w.out;
+        self.walked = w.pos;
+        self.counters.record(&w.tally);
+        self.shared.heard(self.sender, w.data);
+        self.shared.add_traffic(self.sender, w.frames, w.bytes);
+    }
+
+    /// `len` bytes passed; `done` when they end a frame.
+    fn forward(&mut self, w: &mut Walk, len: usize, done: Option<FrameDone>) {
+        // Only data frames stream in pieces; control frames come whole with `done`.
+        w.data |= done.is_none_or(|d| !d.opcode.is_control());
+        let mut keep = true;
+        if let Some(done) = done {
+            w.count(done.opcode, done.payload_len);
+            if let Some(kind) = done.message_end {
+                w.tally.message(kind);
+            }
+            // A pong answering wsgate's keepalive ping is not relayed.
+            keep = !(done.opcode == OpCode::Pong && self.is_own_pong(w.pos, len));
+        }
+        if keep {
+            w.out = self.keep(w.pos, len, w.out);
+        }
+        w.pos += len;
+    }
+
+    /// A client ping that wsgate answers itself: its pong goes through the other pump.
+    fn answer_ping(&mut self, w: &mut Walk, len: usize, payload: Range<usize>) {
+        let payload = w.pos + payload.start..w.pos + payload.end;
+        w.count(OpCode::Ping, payload.len() as u64);
+        self.counters.pings_answered.inc();
+        // Each ping its own pong, in order; past the mailbox's bound the oldest go
+        // (RFC 6455 §5.5.3 allows answering only the latest ping).
+        let dropped = self.outbox.post_pong(&self.buf.data()[payload]);
+        if dropped > 0 {
+            self.counters.pongs_dropped.inc_by(dropped);
+        }
+        w.pos += len;
+    }
+
+    /// The sender's close frame: forwarded, and nothing after it.
+    fn close_frame(&mut self, w: &mut Walk, len: usize, code: Option<u16>) {
+        let pos = w.pos;
+        let header_len = parse_header(&self.buf.data()[pos..pos + len])
+            .ok()
+            .flatten()
+            .map_or(len, |(_, header_len)| header_len);
+        w.count(OpCode::Close, (len - header_len) as u64);
+        self.route
+            .close(self.sender, code.map_or("1005", code_label));
+        self.shared
+            .close_received(self.sender, code.unwrap_or(CloseCode::NO_STATUS.as_u16()));
+        w.out = self.keep(pos, len, w.out);
+        w.pos += len;
+        self.then = Then::CloseForwarded;
+    }
+
+    fn violation(&mut self, violation: Violation, mid_frame: bool) {
+        self.route.violation(self.sender, violation.kind());
+        self.shared.closed_by(Closer::Wsgate);
+        tracing::debug!(route = %self.route.route, sender = ?self.sender, %violation, "protocol violation");
+        // The sender gets the RFC code, written by the other pump between frames.
+        self.outbox.post_close(violation.close_code());
+        self.then = Then::Violation { mid_frame };
     }
 
     /// Moves the frame at `pos` to the end of the output (a no-op unless something was dropped).
@@ -363,47 +412,31 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         }
     }
 
-    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Written> {
-        while !self.out.is_empty() && !self.dst_done {
-            let bytes = &self.buf.data()[self.out.clone()];
-            match ready!(poll_write(
-                &mut self.dst,
-                cx,
-                bytes,
-                &mut self.stall,
-                &mut self.stalled,
-                self.write_timeout
-            )) {
-                Ok(n) => self.out.start += n,
-                Err(written) => {
-                    self.out = 0..0;
-                    return Poll::Ready(written);
-                }
+    /// Writes what is pending from `from` until all of it is out, the socket is full, or the
+    /// receiver is done; the one write path for forwarded runs and wsgate's own frames alike.
+    fn poll_write_from(&mut self, cx: &mut Context<'_>, from: Source) -> Poll<Written> {
+        let result = loop {
+            let bytes = match from {
+                Source::Out => &self.buf.data()[self.out.clone()],
+                Source::Control => self.control.as_deref().map_or(&[][..], Control::unwritten),
+            };
+            if bytes.is_empty() || self.dst_done {
+                break Written::All;
             }
-        }
-        self.out = 0..0;
-        Poll::Ready(Written::All)
-    }
-
-    fn poll_write_control(&mut self, cx: &mut Context<'_>) -> Poll<Written> {
-        let Some(control) = self.control.as_mut() else {
-            return Poll::Ready(Written::All);
+            let timeout = self.write_timeout;
+            let stall = (&mut self.stall, &mut self.stalled);
+            match ready!(poll_write(&mut self.dst, cx, bytes, stall, timeout)) {
+                Ok(n) => match from {
+                    Source::Out => self.out.start += n,
+                    Source::Control => self.control.as_deref_mut().map_or((), |c| c.written += n),
+                },
+                Err(written) => break written,
+            }
         };
-        while control.written < control.frame.as_bytes().len() && !self.dst_done {
-            let bytes = &control.frame.as_bytes()[control.written..];
-            match ready!(poll_write(
-                &mut self.dst,
-                cx,
-                bytes,
-                &mut self.stall,
-                &mut self.stalled,
-                self.write_timeout
-            )) {
-                Ok(n) => control.written += n,
-                Err(written) => return Poll::Ready(written),
-            }
+        if from == Source::Out {
+            self.out = 0..0;
         }
-        Poll::Ready(Written::All)
+        Poll::Ready(result)
     }
 
     fn after_write(&mut self, written: Written) {
@@ -484,8 +517,7 @@ fn poll_write(
     dst: &mut impl TunnelWrite,
     cx: &mut Context<'_>,
     bytes: &[u8],
-    stall: &mut Option<Pin<Box<Sleep>>>,
-    stalled: &mut bool,
+    (stall, stalled): (&mut Option<Pin<Box<Sleep>>>, &mut bool),
     timeout: Duration,
 ) -> Poll<Result<usize, Written>> {
     match Pin::new(dst).poll_write(cx, bytes) {
