@@ -250,7 +250,10 @@ async fn demo_serves_websocket_http_and_metrics() {
         ("direction", "client_to_upstream"),
         ("opcode", "text"),
     ];
-    assert_eq!(metric(&metrics, "wsgate_ws_frames_total", &labels), 1.0);
+    assert_eq!(
+        metric(&metrics, "wsgate_ws_frames_total", &labels),
+        Some(1.0)
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -88,7 +88,7 @@ async fn negotiated_and_forwarded_unchanged() {
     ];
     assert_eq!(
         metric(&running.metrics_text(), "wsgate_ws_messages_total", &labels),
-        1.0
+        Some(1.0)
     );
 }
 
@@ -200,7 +200,7 @@ async fn answers_that_do_not_fit_the_offer_get_502() {
                 "wsgate_ws_handshakes_total",
                 &handshakes
             ),
-            1.0,
+            Some(1.0),
             "{answer}"
         );
     }
@@ -270,7 +270,7 @@ async fn compressed_frames_that_break_a_rule() {
                 "wsgate_ws_protocol_violations_total",
                 &labels
             ),
-            1.0,
+            Some(1.0),
             "{what}"
         );
     }

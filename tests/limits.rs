@@ -37,7 +37,7 @@ async fn listener_max_connections_answers_503_and_frees_slots() {
             "wsgate_listener_connections_rejected_total",
             &labels
         ),
-        1.0
+        Some(1.0)
     );
     // When a tunnel ends its slot is free again.
     drop(first);
@@ -80,7 +80,7 @@ async fn route_tunnel_cap_answers_503() {
             "wsgate_ws_handshakes_total",
             &labels
         ),
-        1.0
+        Some(1.0)
     );
     drop(first);
     tunnels_closed(&running, "echo").await;

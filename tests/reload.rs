@@ -62,7 +62,7 @@ async fn route_change_applies_to_new_connections_and_spares_open_tunnels() {
             "wsgate_config_reloads_total",
             &labels
         ),
-        1.0
+        Some(1.0)
     );
 }
 
@@ -89,7 +89,7 @@ async fn invalid_file_keeps_the_old_configuration() {
             "wsgate_config_reloads_total",
             &labels
         ),
-        1.0
+        Some(1.0)
     );
 }
 
