@@ -14,23 +14,13 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn json_access_events_for_http_and_websocket() {
     let (backend, _) = echo_backend().await;
-    let port = free_port();
     let yaml = format!(
-        "listeners: [{{ name: public, bind: \"127.0.0.1:{port}\" }}]\n\
+        "listeners: [{{ name: public, bind: \"127.0.0.1:0\" }}]\n\
          upstreams: {{ echo: {{ endpoints: [\"{backend}\"] }} }}\n\
          routes: [{{ name: echo, upstream: echo }}]\n"
     );
     let (mut child, lines, _) = spawn_wsgate("access", &yaml, &["--log-format", "json"]);
-    eventually("listening", || {
-        lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("listening"))
-            .then_some(())
-    })
-    .await;
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = bound_addr(&lines, "public").await;
 
     let mut ws = ws_client(addr, "/chat").await;
     ws.send(Message::text("one")).await.unwrap();
@@ -128,22 +118,17 @@ async fn spawn_for(
     std::net::SocketAddr,
     std::net::SocketAddr,
 ) {
-    let (port, admin) = (free_port(), free_port());
     let yaml = format!(
-        "listeners: [{{ name: public, bind: \"127.0.0.1:{port}\" }}]\n\
-         admin: {{ bind: \"127.0.0.1:{admin}\" }}\n\
+        "listeners: [{{ name: public, bind: \"127.0.0.1:0\" }}]\n\
+         admin: {{ bind: \"127.0.0.1:0\" }}\n\
          upstreams: {{ slow: {{ endpoints: [\"{backend}\"] }} }}\n\
          routes: [{{ name: slow, upstream: slow }}]\n{extra}"
     );
     let (child, lines, _) = spawn_wsgate(name, &yaml, &["--log-format", "json"]);
-    let listening = lines.clone();
-    eventually("listening", || {
-        let lines = listening.lock().unwrap();
-        (lines.iter().filter(|l| l.contains("listening")).count() == 2).then_some(())
-    })
-    .await;
-    let at = |p: u16| format!("127.0.0.1:{p}").parse().unwrap();
-    (KillOnDrop(child), lines, at(port), at(admin))
+    let child = KillOnDrop(child);
+    let addr = bound_addr(&lines, "public").await;
+    let admin = bound_addr(&lines, "admin").await;
+    (child, lines, addr, admin)
 }
 
 fn requests(metrics: &str, status: &str) -> Option<f64> {

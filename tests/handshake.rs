@@ -313,12 +313,7 @@ async fn bad_upstream_101s_are_502_and_never_tunnels() {
         assert!(head.starts_with("HTTP/1.1 502 "), "{name}: {head}");
         // The backend connection is closed, and nothing it sent reaches the client.
         eventually(name, || seen.lock().unwrap().closed.then_some(())).await;
-        let mut rest = Vec::new();
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_millis(300),
-            tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut rest),
-        )
-        .await;
+        let rest = rest_after_answer(&mut stream, &head).await;
         let text = String::from_utf8_lossy(&rest);
         assert!(!text.contains("smuggled"), "{name}: {text}");
         let metrics = running.metrics_text();

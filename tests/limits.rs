@@ -4,7 +4,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -97,8 +96,8 @@ async fn client_that_stops_reading_is_cut_after_write_timeout() {
     let running = start(&config(backend, "", "{ write_timeout: 300ms }")).await;
     let addr = running.listener_addr("public").unwrap();
     let client = RawClient::connect(addr).await;
-    let started = Instant::now();
-    // The backend is told the client went away.
+    // The backend is told the client went away (within the 5 s bound of `eventually`; when the
+    // write timeout fires is for the paused-clock tests of the relay).
     eventually("backend close", || {
         let seen = seen.lock().unwrap();
         parse_frames(&seen.bytes).first().cloned()
@@ -106,11 +105,6 @@ async fn client_that_stops_reading_is_cut_after_write_timeout() {
     .await;
     let frames = parse_frames(&seen.lock().unwrap().bytes);
     assert_eq!(frames, vec![(0x88, 1001u16.to_be_bytes().to_vec())]);
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(4),
-        "{elapsed:?}"
-    );
     tunnels_closed(&running, "echo").await;
     drop(client);
 }

@@ -454,7 +454,7 @@ async fn health_checks_reach_a_tls_backend_with_its_ca_name_and_client_certifica
     );
     let yaml = upstream_tls_config(backend, &tls).replace(
         "tls: {",
-        "health: { path: /healthz, interval: 50ms, timeout: 1s }, tls: {",
+        "health: { path: /healthz, interval: 300ms, timeout: 250ms }, tls: {",
     );
     let running = start(&yaml).await;
     let addr = running.listener_addr("public").unwrap();
@@ -494,7 +494,7 @@ async fn a_tls_backend_failing_its_health_check_is_ejected_and_comes_back() {
     let tls = format!(r#"{{ ca: "{}" }}"#, pki.path("ca.pem"));
     let yaml = upstream_tls_config(backend, &tls).replace(
         "tls: {",
-        "health: { path: /healthz, interval: 50ms, timeout: 1s }, tls: {",
+        "health: { path: /healthz, interval: 300ms, timeout: 250ms }, tls: {",
     );
     let running = start(&yaml).await;
     let addr = running.listener_addr("public").unwrap();

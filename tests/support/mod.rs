@@ -246,6 +246,32 @@ pub async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     out
 }
 
+/// Everything the client gets after an HTTP answer `head` that must not be followed by anything
+/// else: if the answer closes the connection, the bytes until EOF; else a marker request follows on
+/// the same connection and the bytes until its answer ends the connection, which then holds that
+/// answer last (anything sent before it came first). Panics if the connection neither ends nor
+/// answers within the timeout.
+pub async fn rest_after_answer(stream: &mut TcpStream, head: &str) -> Vec<u8> {
+    let keep_alive = !head.to_ascii_lowercase().contains("connection: close");
+    if keep_alive {
+        let marker = "GET /marker HTTP/1.1\r\nHost: marker\r\nConnection: close\r\n\r\n";
+        let _ = stream.write_all(marker.as_bytes()).await;
+    }
+    let mut out = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut out))
+        .await
+        .expect("the connection ends")
+        .ok();
+    if keep_alive {
+        assert!(
+            out.windows(9).any(|w| w == b"HTTP/1.1 "),
+            "the marker request was not answered: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    out
+}
+
 /// A raw backend: reads the upgrade request, answers with `respond(accept)` where `accept` is the
 /// correct Sec-WebSocket-Accept, sends `after` once upgraded, and records every byte received after
 /// the request head. Serves one connection.
@@ -331,6 +357,23 @@ pub async fn eventually<T: std::fmt::Debug>(what: &str, mut check: impl FnMut() 
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
         if let Some(v) = check() {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the async `check` holds (polling), or panics after the timeout.
+pub async fn eventually_async<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(v) = check().await {
             return v;
         }
         if tokio::time::Instant::now() > deadline {
