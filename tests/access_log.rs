@@ -164,10 +164,14 @@ async fn client_gone_before_the_response(request: &str) {
     assert_eq!(requests(&scrape(admin).await, "499"), None);
     drop(client);
 
+    // The counter and the duration histogram move one after the other: wait for both.
+    let duration = "wsgate_http_request_duration_seconds_count";
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     let metrics = loop {
         let metrics = scrape(admin).await;
-        if requests(&metrics, "499") == Some(1.0) {
+        if requests(&metrics, "499") == Some(1.0)
+            && metric(&metrics, duration, &[("route", "slow")]) == Some(1.0)
+        {
             break metrics;
         }
         assert!(
@@ -176,8 +180,6 @@ async fn client_gone_before_the_response(request: &str) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
-    let duration = "wsgate_http_request_duration_seconds_count";
-    assert_eq!(metric(&metrics, duration, &[("route", "slow")]), Some(1.0));
     eventually("the backend connection closed", || {
         closed.load(Ordering::SeqCst).then_some(())
     })
