@@ -167,19 +167,19 @@ async fn client_gone_before_the_response(request: &str) {
     // The counter and the duration histogram move one after the other: wait for both.
     let duration = "wsgate_http_request_duration_seconds_count";
     let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let metrics = loop {
+    loop {
         let metrics = scrape(admin).await;
         if requests(&metrics, "499") == Some(1.0)
             && metric(&metrics, duration, &[("route", "slow")]) == Some(1.0)
         {
-            break metrics;
+            break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "no 499 in\n{metrics}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    }
     eventually("the backend connection closed", || {
         closed.load(Ordering::SeqCst).then_some(())
     })
