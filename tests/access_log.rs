@@ -232,13 +232,18 @@ async fn client_gone_while_the_body_streams_keeps_its_status() {
     let metrics = scrape(admin).await;
     assert_eq!(requests(&metrics, "200"), Some(1.0));
     assert_eq!(requests(&metrics, "499"), None);
-    let events: Vec<String> = lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("\"http request\""))
-        .cloned()
-        .collect();
+    // The access event is logged as the request ends, just after the backend sees its close.
+    let events: Vec<String> = eventually("the access event", || {
+        let events: Vec<String> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("\"http request\""))
+            .cloned()
+            .collect();
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert!(events[0].contains("\"status\":200"), "{}", events[0]);
 }
