@@ -184,13 +184,18 @@ async fn client_gone_before_the_response(request: &str) {
         closed.load(Ordering::SeqCst).then_some(())
     })
     .await;
-    let events: Vec<String> = lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("\"http request\""))
-        .cloned()
-        .collect();
+    // The log line is written by the child's logger thread: wait for it, not for a snapshot.
+    let events: Vec<String> = eventually("the access event", || {
+        let events: Vec<String> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("\"http request\""))
+            .cloned()
+            .collect();
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
     assert_eq!(events.len(), 1, "{events:?}");
     for expected in [
         "\"status\":499",
