@@ -14,23 +14,13 @@ use tokio_tungstenite::tungstenite::Message;
 #[tokio::test]
 async fn json_access_events_for_http_and_websocket() {
     let (backend, _) = echo_backend().await;
-    let port = free_port();
     let yaml = format!(
-        "listeners: [{{ name: public, bind: \"127.0.0.1:{port}\" }}]\n\
+        "listeners: [{{ name: public, bind: \"127.0.0.1:0\" }}]\n\
          upstreams: {{ echo: {{ endpoints: [\"{backend}\"] }} }}\n\
          routes: [{{ name: echo, upstream: echo }}]\n"
     );
     let (mut child, lines, _) = spawn_wsgate("access", &yaml, &["--log-format", "json"]);
-    eventually("listening", || {
-        lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("listening"))
-            .then_some(())
-    })
-    .await;
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = bound_addr(&lines, "public").await;
 
     let mut ws = ws_client(addr, "/chat").await;
     ws.send(Message::text("one")).await.unwrap();
@@ -128,25 +118,20 @@ async fn spawn_for(
     std::net::SocketAddr,
     std::net::SocketAddr,
 ) {
-    let (port, admin) = (free_port(), free_port());
     let yaml = format!(
-        "listeners: [{{ name: public, bind: \"127.0.0.1:{port}\" }}]\n\
-         admin: {{ bind: \"127.0.0.1:{admin}\" }}\n\
+        "listeners: [{{ name: public, bind: \"127.0.0.1:0\" }}]\n\
+         admin: {{ bind: \"127.0.0.1:0\" }}\n\
          upstreams: {{ slow: {{ endpoints: [\"{backend}\"] }} }}\n\
          routes: [{{ name: slow, upstream: slow }}]\n{extra}"
     );
     let (child, lines, _) = spawn_wsgate(name, &yaml, &["--log-format", "json"]);
-    let listening = lines.clone();
-    eventually("listening", || {
-        let lines = listening.lock().unwrap();
-        (lines.iter().filter(|l| l.contains("listening")).count() == 2).then_some(())
-    })
-    .await;
-    let at = |p: u16| format!("127.0.0.1:{p}").parse().unwrap();
-    (KillOnDrop(child), lines, at(port), at(admin))
+    let child = KillOnDrop(child);
+    let addr = bound_addr(&lines, "public").await;
+    let admin = bound_addr(&lines, "admin").await;
+    (child, lines, addr, admin)
 }
 
-fn requests(metrics: &str, status: &str) -> f64 {
+fn requests(metrics: &str, status: &str) -> Option<f64> {
     let labels = [("route", "slow"), ("method", "GET"), ("status", status)];
     metric(metrics, "wsgate_http_requests_total", &labels)
 }
@@ -176,34 +161,41 @@ async fn client_gone_before_the_response(request: &str) {
         got_head.load(Ordering::SeqCst).then_some(())
     })
     .await;
-    assert_eq!(requests(&scrape(admin).await, "499"), 0.0);
+    assert_eq!(requests(&scrape(admin).await, "499"), None);
     drop(client);
 
+    // The counter and the duration histogram move one after the other: wait for both.
+    let duration = "wsgate_http_request_duration_seconds_count";
     let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let metrics = loop {
+    loop {
         let metrics = scrape(admin).await;
-        if requests(&metrics, "499") == 1.0 {
-            break metrics;
+        if requests(&metrics, "499") == Some(1.0)
+            && metric(&metrics, duration, &[("route", "slow")]) == Some(1.0)
+        {
+            break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
             "no 499 in\n{metrics}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
-    let duration = "wsgate_http_request_duration_seconds_count";
-    assert_eq!(metric(&metrics, duration, &[("route", "slow")]), 1.0);
+    }
     eventually("the backend connection closed", || {
         closed.load(Ordering::SeqCst).then_some(())
     })
     .await;
-    let events: Vec<String> = lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("\"http request\""))
-        .cloned()
-        .collect();
+    // The log line is written by the child's logger thread: wait for it, not for a snapshot.
+    let events: Vec<String> = eventually("the access event", || {
+        let events: Vec<String> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("\"http request\""))
+            .cloned()
+            .collect();
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
     assert_eq!(events.len(), 1, "{events:?}");
     for expected in [
         "\"status\":499",
@@ -214,8 +206,8 @@ async fn client_gone_before_the_response(request: &str) {
         assert!(events[0].contains(expected), "{expected} in {}", events[0]);
     }
     let metrics = scrape(admin).await;
-    assert_eq!(requests(&metrics, "499"), 1.0, "counted once");
-    assert_eq!(requests(&metrics, "502"), 0.0);
+    assert_eq!(requests(&metrics, "499"), Some(1.0), "counted once");
+    assert_eq!(requests(&metrics, "502"), None);
 }
 
 /// A client that leaves while the body streams got its status: that status is what is logged (as
@@ -243,15 +235,20 @@ async fn client_gone_while_the_body_streams_keeps_its_status() {
     })
     .await;
     let metrics = scrape(admin).await;
-    assert_eq!(requests(&metrics, "200"), 1.0);
-    assert_eq!(requests(&metrics, "499"), 0.0);
-    let events: Vec<String> = lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("\"http request\""))
-        .cloned()
-        .collect();
+    assert_eq!(requests(&metrics, "200"), Some(1.0));
+    assert_eq!(requests(&metrics, "499"), None);
+    // The access event is logged as the request ends, just after the backend sees its close.
+    let events: Vec<String> = eventually("the access event", || {
+        let events: Vec<String> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("\"http request\""))
+            .cloned()
+            .collect();
+        (!events.is_empty()).then_some(events)
+    })
+    .await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert!(events[0].contains("\"status\":200"), "{}", events[0]);
 }

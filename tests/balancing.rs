@@ -135,7 +135,7 @@ async fn least_connections_counts_open_tunnels() {
     eventually("A's tunnels closed", || {
         let text = running.metrics_text();
         let labels = [("upstream", "app"), ("endpoint", &a.to_string()[..])];
-        (metric(&text, "wsgate_upstream_endpoint_tunnels", &labels) == 0.0).then_some(())
+        (metric(&text, "wsgate_upstream_endpoint_tunnels", &labels) == Some(0.0)).then_some(())
     })
     .await;
     for i in 0..3 {
@@ -205,11 +205,17 @@ async fn killed_endpoint_is_retried_around_and_ejected() {
     let b_labels = [("upstream", "app"), ("endpoint", &b.to_string()[..])];
     assert_eq!(
         metric(&text, "wsgate_upstream_connect_errors_total", &b_labels),
-        1.0
+        Some(1.0)
     );
-    assert_eq!(metric(&text, "wsgate_upstream_endpoint_up", &b_labels), 0.0);
+    assert_eq!(
+        metric(&text, "wsgate_upstream_endpoint_up", &b_labels),
+        Some(0.0)
+    );
     let a_labels = [("upstream", "app"), ("endpoint", &a.to_string()[..])];
-    assert_eq!(metric(&text, "wsgate_upstream_endpoint_up", &a_labels), 1.0);
+    assert_eq!(
+        metric(&text, "wsgate_upstream_endpoint_up", &a_labels),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]
@@ -265,8 +271,8 @@ async fn active_health_checks_take_an_endpoint_out_and_back() {
             &running.metrics_text(),
             "wsgate_upstream_endpoint_up",
             &b_labels,
-        ) == 0.0)
-            .then_some(())
+        ) == Some(0.0))
+        .then_some(())
     })
     .await;
     for _ in 0..4 {
@@ -278,8 +284,8 @@ async fn active_health_checks_take_an_endpoint_out_and_back() {
             &running.metrics_text(),
             "wsgate_upstream_endpoint_up",
             &b_labels,
-        ) == 1.0)
-            .then_some(())
+        ) == Some(1.0))
+        .then_some(())
     })
     .await;
     let mut seen = Vec::new();

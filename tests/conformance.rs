@@ -391,7 +391,7 @@ async fn run(dir: Dir, case: Case) -> Option<String> {
     } else {
         vec![]
     };
-    let (backend, seen) = raw_backend(switching, after).await;
+    let (backend, seen, outbox) = raw_backend_with_outbox(switching, after).await;
     let (running, addr) = start_for(backend, WS).await;
     let mut client = RawClient::connect(addr).await;
     if dir == Dir::ClientSends {
@@ -428,11 +428,18 @@ async fn run(dir: Dir, case: Case) -> Option<String> {
                     show(&expected)
                 ));
             }
-            if let Some(frame) = quiet(&mut client).await {
-                return fail(format!("the client got {}", show(&[frame])));
-            }
             if seen.lock().unwrap().closed {
                 return fail("the backend connection ended".into());
+            }
+            // Nothing came back to the client: the backend's marker is the next thing it gets.
+            outbox.send(frame(0x88, &marker(), None)).unwrap();
+            match client.frame().await {
+                Some((0x88, got)) if got == marker() => {}
+                other => return fail(format!("the client got {}", show(&Vec::from_iter(other)))),
+            }
+            let got = parse_frames(&seen.lock().unwrap().bytes);
+            if got != expected {
+                return fail(format!("backend then got {}", show(&got)));
             }
         }
         Expect::Forwarded(expected) => {
@@ -449,8 +456,8 @@ async fn run(dir: Dir, case: Case) -> Option<String> {
                     }
                 }
             }
-            if !seen.lock().unwrap().bytes.is_empty() {
-                return fail("something came back to the backend".into());
+            if let Some(first) = client_marker_first(&mut client, &seen).await {
+                return fail(format!("something came back to the backend: {first}"));
             }
         }
         Expect::Answered(payload) => {
@@ -463,16 +470,15 @@ async fn run(dir: Dir, case: Case) -> Option<String> {
                     ))
                 }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            if !seen.lock().unwrap().bytes.is_empty() {
-                return fail("the ping reached the backend".into());
+            if let Some(first) = client_marker_first(&mut client, &seen).await {
+                return fail(format!("the ping reached the backend: {first}"));
             }
             let labels = [("route", "echo"), ("direction", sender_dir)];
             if metric(
                 &metrics(&running),
                 "wsgate_ws_pings_answered_total",
                 &labels,
-            ) != 1.0
+            ) != Some(1.0)
             {
                 return fail("pings_answered_total did not move".into());
             }
@@ -537,12 +543,31 @@ async fn run(dir: Dir, case: Case) -> Option<String> {
                 "wsgate_ws_protocol_violations_total",
                 &labels,
             );
-            if moved != 1.0 {
-                return fail(format!("violations_total{{kind={kind}}} = {moved}"));
+            if moved != Some(1.0) {
+                return fail(format!("violations_total{{kind={kind}}} = {moved:?}"));
             }
             return None;
         }
         Expect::DroppedAfterClose(expected) => {
+            let labels = [
+                ("route", "echo"),
+                ("direction", sender_dir),
+                ("kind", "data_after_close"),
+            ];
+            let counted = || async {
+                let deadline = tokio::time::Instant::now() + TIMEOUT;
+                loop {
+                    let n = metric(
+                        &metrics(&running),
+                        "wsgate_ws_protocol_violations_total",
+                        &labels,
+                    );
+                    if n == Some(1.0) || tokio::time::Instant::now() > deadline {
+                        return n;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            };
             let got = match dir {
                 Dir::ClientSends => eventually_frames(&seen, expected.len()).await,
                 Dir::UpstreamSends => {
@@ -550,31 +575,47 @@ async fn run(dir: Dir, case: Case) -> Option<String> {
                     for _ in 0..expected.len() {
                         got.extend(client.frame().await);
                     }
-                    if let Some(extra) = quiet(&mut client).await {
-                        return fail(format!("the client got more: {}", show(&[extra])));
-                    }
                     got
                 }
             };
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if dir == Dir::ClientSends && parse_frames(&seen.lock().unwrap().bytes) != expected {
-                return fail("bytes after the close reached the backend".into());
-            }
             if got != expected {
                 return fail(format!("got {}, want {}", show(&got), show(&expected)));
             }
-            let labels = [
-                ("route", "echo"),
-                ("direction", sender_dir),
-                ("kind", "data_after_close"),
-            ];
-            if metric(
-                &metrics(&running),
-                "wsgate_ws_protocol_violations_total",
-                &labels,
-            ) != 1.0
-            {
+            // The dropped bytes were read and counted; then the close handshake completes, and once
+            // the tunnel has ended, what the other side got is final.
+            if counted().await != Some(1.0) {
                 return fail("data_after_close was not counted".into());
+            }
+            match dir {
+                Dir::ClientSends => {
+                    outbox.send(frame(0x88, &marker(), None)).unwrap();
+                    match client.frame().await {
+                        Some((0x88, got)) if got == marker() => {}
+                        other => {
+                            return fail(format!("the client got {}", show(&Vec::from_iter(other))))
+                        }
+                    }
+                    let (frames, closed) = other_side(true).await;
+                    if !closed {
+                        return fail("the backend connection did not end".into());
+                    }
+                    if frames != expected {
+                        return fail(format!(
+                            "bytes after the close reached the backend: {}",
+                            show(&frames)
+                        ));
+                    }
+                }
+                Dir::UpstreamSends => {
+                    client.send(&client_frame(0x88, &marker())).await;
+                    let rest = read_to_end(&mut client.stream).await;
+                    if !rest.is_empty() {
+                        return fail(format!(
+                            "the client got more: {}",
+                            show(&parse_frames(&rest))
+                        ));
+                    }
+                }
             }
             return None;
         }
@@ -583,7 +624,7 @@ async fn run(dir: Dir, case: Case) -> Option<String> {
     let text = metrics(&running);
     let total: f64 = ["continuation", "text", "binary", "close", "ping", "pong"]
         .iter()
-        .map(|op| {
+        .filter_map(|op| {
             metric(
                 &text,
                 "wsgate_ws_frames_total",
@@ -612,13 +653,23 @@ async fn eventually_frames(
     }
 }
 
-/// A frame that arrives within 150 ms, if any.
-async fn quiet(client: &mut RawClient) -> Option<(u8, Vec<u8>)> {
-    let mut byte = [0u8; 1];
-    match tokio::time::timeout(Duration::from_millis(150), client.stream.peek(&mut byte)).await {
-        Ok(Ok(n)) if n > 0 => client.frame().await,
-        _ => None,
-    }
+/// A close payload no case sends: 1000 and "marker".
+fn marker() -> Vec<u8> {
+    let mut payload = 1000u16.to_be_bytes().to_vec();
+    payload.extend_from_slice(b"marker");
+    payload
+}
+
+/// The client sends a marker close after the case; the backend must get it as its first frame.
+/// Returns what the backend got instead, if anything (frames are relayed in order, so anything
+/// forwarded before the marker is seen first).
+async fn client_marker_first(
+    client: &mut RawClient,
+    seen: &std::sync::Arc<std::sync::Mutex<RawSeen>>,
+) -> Option<String> {
+    client.send(&client_frame(0x88, &marker())).await;
+    let got = eventually_frames(seen, 1).await;
+    (got.first() != Some(&(0x88, marker()))).then(|| show(&got))
 }
 
 async fn run_all(dir: Dir) -> (usize, Vec<String>) {

@@ -165,7 +165,7 @@ async fn close_handshake_reaches_both_ends() {
         ];
         assert_eq!(
             metric(&text, "wsgate_ws_closes_total", &labels),
-            1.0,
+            Some(1.0),
             "{direction}"
         );
     }

@@ -4,7 +4,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use support::*;
 
@@ -37,7 +36,7 @@ async fn listener_max_connections_answers_503_and_frees_slots() {
             "wsgate_listener_connections_rejected_total",
             &labels
         ),
-        1.0
+        Some(1.0)
     );
     // When a tunnel ends its slot is free again.
     drop(first);
@@ -80,7 +79,7 @@ async fn route_tunnel_cap_answers_503() {
             "wsgate_ws_handshakes_total",
             &labels
         ),
-        1.0
+        Some(1.0)
     );
     drop(first);
     tunnels_closed(&running, "echo").await;
@@ -97,8 +96,8 @@ async fn client_that_stops_reading_is_cut_after_write_timeout() {
     let running = start(&config(backend, "", "{ write_timeout: 300ms }")).await;
     let addr = running.listener_addr("public").unwrap();
     let client = RawClient::connect(addr).await;
-    let started = Instant::now();
-    // The backend is told the client went away.
+    // The backend is told the client went away (within the 5 s bound of `eventually`; when the
+    // write timeout fires is for the paused-clock tests of the relay).
     eventually("backend close", || {
         let seen = seen.lock().unwrap();
         parse_frames(&seen.bytes).first().cloned()
@@ -106,11 +105,6 @@ async fn client_that_stops_reading_is_cut_after_write_timeout() {
     .await;
     let frames = parse_frames(&seen.lock().unwrap().bytes);
     assert_eq!(frames, vec![(0x88, 1001u16.to_be_bytes().to_vec())]);
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(4),
-        "{elapsed:?}"
-    );
     tunnels_closed(&running, "echo").await;
     drop(client);
 }

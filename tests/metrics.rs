@@ -52,32 +52,32 @@ async fn counters_after_a_scripted_exchange() {
     let bytes = "wsgate_ws_frame_payload_bytes_total";
     let messages = "wsgate_ws_messages_total";
     // Client side.
-    assert_eq!(m(frames, c2u, "opcode", "text"), 3.0);
-    assert_eq!(m(frames, c2u, "opcode", "continuation"), 1.0);
-    assert_eq!(m(frames, c2u, "opcode", "binary"), 2.0);
-    assert_eq!(m(frames, c2u, "opcode", "ping"), 1.0);
-    assert_eq!(m(frames, c2u, "opcode", "close"), 1.0);
-    assert_eq!(m(frames, c2u, "opcode", "pong"), 0.0);
-    assert_eq!(m(bytes, c2u, "opcode", "text"), 5.0);
-    assert_eq!(m(bytes, c2u, "opcode", "continuation"), 3.0);
-    assert_eq!(m(bytes, c2u, "opcode", "binary"), 204.0);
-    assert_eq!(m(bytes, c2u, "opcode", "ping"), 2.0);
-    assert_eq!(m(bytes, c2u, "opcode", "close"), 2.0);
-    assert_eq!(m(messages, c2u, "type", "text"), 3.0);
-    assert_eq!(m(messages, c2u, "type", "binary"), 2.0);
+    assert_eq!(m(frames, c2u, "opcode", "text"), Some(3.0));
+    assert_eq!(m(frames, c2u, "opcode", "continuation"), Some(1.0));
+    assert_eq!(m(frames, c2u, "opcode", "binary"), Some(2.0));
+    assert_eq!(m(frames, c2u, "opcode", "ping"), Some(1.0));
+    assert_eq!(m(frames, c2u, "opcode", "close"), Some(1.0));
+    assert_eq!(m(frames, c2u, "opcode", "pong"), Some(0.0));
+    assert_eq!(m(bytes, c2u, "opcode", "text"), Some(5.0));
+    assert_eq!(m(bytes, c2u, "opcode", "continuation"), Some(3.0));
+    assert_eq!(m(bytes, c2u, "opcode", "binary"), Some(204.0));
+    assert_eq!(m(bytes, c2u, "opcode", "ping"), Some(2.0));
+    assert_eq!(m(bytes, c2u, "opcode", "close"), Some(2.0));
+    assert_eq!(m(messages, c2u, "type", "text"), Some(3.0));
+    assert_eq!(m(messages, c2u, "type", "binary"), Some(2.0));
     // Backend side: tungstenite echoes each message as one frame, then answers the close.
-    assert_eq!(m(frames, u2c, "opcode", "text"), 3.0);
-    assert_eq!(m(frames, u2c, "opcode", "continuation"), 0.0);
-    assert_eq!(m(frames, u2c, "opcode", "binary"), 2.0);
-    assert_eq!(m(frames, u2c, "opcode", "close"), 1.0);
-    assert_eq!(m(bytes, u2c, "opcode", "text"), 8.0);
-    assert_eq!(m(bytes, u2c, "opcode", "binary"), 204.0);
-    assert_eq!(m(messages, u2c, "type", "text"), 3.0);
-    assert_eq!(m(messages, u2c, "type", "binary"), 2.0);
+    assert_eq!(m(frames, u2c, "opcode", "text"), Some(3.0));
+    assert_eq!(m(frames, u2c, "opcode", "continuation"), Some(0.0));
+    assert_eq!(m(frames, u2c, "opcode", "binary"), Some(2.0));
+    assert_eq!(m(frames, u2c, "opcode", "close"), Some(1.0));
+    assert_eq!(m(bytes, u2c, "opcode", "text"), Some(8.0));
+    assert_eq!(m(bytes, u2c, "opcode", "binary"), Some(204.0));
+    assert_eq!(m(messages, u2c, "type", "text"), Some(3.0));
+    assert_eq!(m(messages, u2c, "type", "binary"), Some(2.0));
     // Pongs wsgate wrote itself are not frames received.
-    assert_eq!(m(frames, u2c, "opcode", "pong"), 0.0);
-    assert_eq!(m("wsgate_ws_closes_total", c2u, "code", "1000"), 1.0);
-    assert_eq!(m("wsgate_ws_closes_total", u2c, "code", "1000"), 1.0);
+    assert_eq!(m(frames, u2c, "opcode", "pong"), Some(0.0));
+    assert_eq!(m("wsgate_ws_closes_total", c2u, "code", "1000"), Some(1.0));
+    assert_eq!(m("wsgate_ws_closes_total", u2c, "code", "1000"), Some(1.0));
     let route = [("route", "echo")];
     assert_eq!(
         metric(
@@ -85,12 +85,15 @@ async fn counters_after_a_scripted_exchange() {
             "wsgate_ws_pings_answered_total",
             &[("route", "echo"), ("direction", c2u)]
         ),
-        1.0
+        Some(1.0)
     );
-    assert_eq!(metric(&text, "wsgate_ws_connections_total", &route), 1.0);
+    assert_eq!(
+        metric(&text, "wsgate_ws_connections_total", &route),
+        Some(1.0)
+    );
     assert_eq!(
         metric(&text, "wsgate_ws_connection_duration_seconds_count", &route),
-        1.0
+        Some(1.0)
     );
     assert_eq!(
         metric(
@@ -98,14 +101,17 @@ async fn counters_after_a_scripted_exchange() {
             "wsgate_ws_handshakes_total",
             &[("route", "echo"), ("result", "ok")]
         ),
-        1.0
+        Some(1.0)
     );
     assert_eq!(
         metric(&text, "wsgate_ws_handshake_duration_seconds_count", &route),
-        1.0
+        Some(1.0)
     );
     let http = [("route", "echo"), ("method", "GET"), ("status", "101")];
-    assert_eq!(metric(&text, "wsgate_http_requests_total", &http), 1.0);
+    assert_eq!(
+        metric(&text, "wsgate_http_requests_total", &http),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]
@@ -181,19 +187,19 @@ routes: [{{ name: dead, upstream: dead }}]
     let endpoint = format!("127.0.0.1:{dead}");
     let labels = [("upstream", "dead"), ("endpoint", endpoint.as_str())];
     let errors = "wsgate_upstream_connect_errors_total";
-    assert_eq!(series(&scrape(admin).await, errors, &labels), Some(0.0));
+    assert_eq!(metric(&scrape(admin).await, errors, &labels), Some(0.0));
     let addr = running.listener_addr("public").unwrap();
     let (_, head) = raw_request(addr, &upgrade_request("/", "")).await;
     assert!(head.starts_with("HTTP/1.1 502"), "{head}");
     let text = scrape(admin).await;
-    assert_eq!(series(&text, errors, &labels), Some(1.0));
+    assert_eq!(metric(&text, errors, &labels), Some(1.0));
     let result = [("route", "dead"), ("result", "upstream_unavailable")];
     assert_eq!(
-        series(&text, "wsgate_ws_handshakes_total", &result),
+        metric(&text, "wsgate_ws_handshakes_total", &result),
         Some(1.0)
     );
     assert_eq!(
-        series(
+        metric(
             &text,
             "wsgate_ws_handshakes_total",
             &[("route", "dead"), ("result", "ok")]

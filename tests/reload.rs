@@ -62,7 +62,7 @@ async fn route_change_applies_to_new_connections_and_spares_open_tunnels() {
             "wsgate_config_reloads_total",
             &labels
         ),
-        1.0
+        Some(1.0)
     );
 }
 
@@ -89,7 +89,7 @@ async fn invalid_file_keeps_the_old_configuration() {
             "wsgate_config_reloads_total",
             &labels
         ),
-        1.0
+        Some(1.0)
     );
 }
 
@@ -142,8 +142,8 @@ async fn bind_failure_keeps_everything_old() {
 async fn sighup_reloads_the_file() {
     let (a, seen_a) = echo_backend().await;
     let (b, seen_b) = echo_backend().await;
-    let port = free_port();
-    let listener = format!(r#"{{ name: public, bind: "127.0.0.1:{port}" }}"#);
+    // Port 0 stays the same bind across the reload, so the listener is kept.
+    let listener = r#"{ name: public, bind: "127.0.0.1:0" }"#.to_owned();
     let (mut child, lines, path) = spawn_wsgate("sighup", &config(&listener, a), &[]);
     let logged = |text: &'static str| {
         let lines = lines.clone();
@@ -156,8 +156,7 @@ async fn sighup_reloads_the_file() {
                 .then_some(())
         }
     };
-    eventually("listening", logged("listening")).await;
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = bound_addr(&lines, "public").await;
     let mut old = ws_client(addr, "/").await;
     echo(&mut old, "one").await;
     let hup = || signal(&child, "-HUP");
@@ -192,13 +191,12 @@ async fn sighup_reloads_the_file() {
 /// exported at 0 right after the reload, next to what was there from the start.
 #[tokio::test]
 async fn sighup_exports_the_series_of_what_the_new_file_adds() {
-    let admin = free_port();
     let file = |extra_endpoint: &str, extra: &str, extra_route: &str| {
         format!(
             r#"
 listeners:
   - {{ name: public, bind: "127.0.0.1:0" }}{extra}
-admin: {{ bind: "127.0.0.1:{admin}" }}
+admin: {{ bind: "127.0.0.1:0" }}
 upstreams:
   app: {{ endpoints: ["127.0.0.1:9001"{extra_endpoint}] }}
   side: {{ endpoints: ["127.0.0.1:9003"] }}
@@ -221,8 +219,7 @@ routes:
             (n >= times).then_some(())
         }
     };
-    eventually("admin listening", logged("admin listening", 1)).await;
-    let admin: SocketAddr = format!("127.0.0.1:{admin}").parse().unwrap();
+    let admin = bound_addr(&lines, "admin").await;
     preset::assert_known_series(
         &scrape(admin).await,
         &preset::Known {

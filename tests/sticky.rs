@@ -371,8 +371,8 @@ async fn an_unhealthy_endpoints_cookie_is_rebalanced_until_it_is_back() {
             &running.metrics_text(),
             "wsgate_upstream_endpoint_up",
             &labels,
-        ) == up)
-            .then_some(())
+        ) == Some(up))
+        .then_some(())
     };
     b.healthy.store(false, Ordering::SeqCst);
     eventually("B checked down", || b_up(0.0)).await;

@@ -130,8 +130,14 @@ pub fn upgrade_request(path: &str, extra: &str) -> String {
 
 impl RawClient {
     pub async fn connect(addr: SocketAddr) -> RawClient {
+        let started = std::time::Instant::now();
         let (stream, response) = raw_request(addr, &upgrade_request("/ws", "")).await;
-        assert!(response.starts_with("HTTP/1.1 101"), "{response}");
+        assert!(
+            response.starts_with("HTTP/1.1 101"),
+            "upgrade through {addr} failed after {:?}; response head {response:?} (empty: no byte \
+             within {TIMEOUT:?}, or the connection ended)",
+            started.elapsed()
+        );
         RawClient { stream, response }
     }
 
@@ -240,6 +246,32 @@ pub async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     out
 }
 
+/// Everything the client gets after an HTTP answer `head` that must not be followed by anything
+/// else: if the answer closes the connection, the bytes until EOF; else a marker request follows on
+/// the same connection and the bytes until its answer ends the connection, which then holds that
+/// answer last (anything sent before it came first). Panics if the connection neither ends nor
+/// answers within the timeout.
+pub async fn rest_after_answer(stream: &mut TcpStream, head: &str) -> Vec<u8> {
+    let keep_alive = !head.to_ascii_lowercase().contains("connection: close");
+    if keep_alive {
+        let marker = "GET /marker HTTP/1.1\r\nHost: marker\r\nConnection: close\r\n\r\n";
+        let _ = stream.write_all(marker.as_bytes()).await;
+    }
+    let mut out = Vec::new();
+    tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut out))
+        .await
+        .expect("the connection ends")
+        .ok();
+    if keep_alive {
+        assert!(
+            out.windows(9).any(|w| w == b"HTTP/1.1 "),
+            "the marker request was not answered: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    out
+}
+
 /// A raw backend: reads the upgrade request, answers with `respond(accept)` where `accept` is the
 /// correct Sec-WebSocket-Accept, sends `after` once upgraded, and records every byte received after
 /// the request head. Serves one connection.
@@ -247,10 +279,25 @@ pub async fn raw_backend(
     respond: impl Fn(&str) -> String + Send + 'static,
     after: Vec<u8>,
 ) -> (SocketAddr, Arc<Mutex<RawSeen>>) {
+    let (addr, seen, _) = raw_backend_with_outbox(respond, after).await;
+    (addr, seen)
+}
+
+/// Like `raw_backend`, and whatever is sent on the returned channel is written once upgraded (a
+/// marker frame, to prove by its arrival that nothing came before it).
+pub async fn raw_backend_with_outbox(
+    respond: impl Fn(&str) -> String + Send + 'static,
+    after: Vec<u8>,
+) -> (
+    SocketAddr,
+    Arc<Mutex<RawSeen>>,
+    tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+) {
     let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(RawSeen::default()));
     let record = seen.clone();
+    let (outbox, mut queued) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     tokio::spawn(async move {
         let Ok((mut stream, _)) = socket.accept().await else {
             return;
@@ -269,15 +316,24 @@ pub async fn raw_backend(
         stream.write_all(respond(&accept).as_bytes()).await.unwrap();
         stream.write_all(&after).await.unwrap();
         let mut buf = [0u8; 4096];
+        let mut open_outbox = true;
         loop {
-            match tokio::time::timeout(TIMEOUT, stream.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-                Ok(Ok(n)) => record.lock().unwrap().bytes.extend_from_slice(&buf[..n]),
+            tokio::select! {
+                more = queued.recv(), if open_outbox => match more {
+                    Some(bytes) => {
+                        let _ = stream.write_all(&bytes).await;
+                    }
+                    None => open_outbox = false,
+                },
+                read = tokio::time::timeout(TIMEOUT, stream.read(&mut buf)) => match read {
+                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                    Ok(Ok(n)) => record.lock().unwrap().bytes.extend_from_slice(&buf[..n]),
+                },
             }
         }
         record.lock().unwrap().closed = true;
     });
-    (addr, seen)
+    (addr, seen, outbox)
 }
 
 #[derive(Default, Debug)]
@@ -301,6 +357,23 @@ pub async fn eventually<T: std::fmt::Debug>(what: &str, mut check: impl FnMut() 
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
         if let Some(v) = check() {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the async `check` holds (polling), or panics after the timeout.
+pub async fn eventually_async<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Some(v) = check().await {
             return v;
         }
         if tokio::time::Instant::now() > deadline {
@@ -362,13 +435,9 @@ pub async fn scrape(admin: SocketAddr) -> String {
     String::from_utf8(read_to_end(&mut stream).await).unwrap()
 }
 
-/// The value of the series `name` whose labels are exactly `labels`; 0 when absent.
-pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    series(text, name, labels).unwrap_or(0.0)
-}
-
-/// The value of the series `name` whose labels are exactly `labels`, `None` when it is not exported.
-pub fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+/// The value of the series `name` whose labels are exactly `labels`, `None` when it is not exported
+/// (so that asserting 0 on a mistyped name or label fails instead of passing).
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let want: BTreeMap<&str, &str> = labels.iter().copied().collect();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((series, value)) = line.rsplit_once(' ') else {
@@ -417,7 +486,8 @@ pub async fn ws_client(
 pub async fn tunnels_closed(running: &wsgate::Running, route: &str) {
     eventually("tunnels closed", || {
         let text = running.metrics_text();
-        (metric(&text, "wsgate_ws_connections_active", &[("route", route)]) == 0.0).then_some(())
+        (metric(&text, "wsgate_ws_connections_active", &[("route", route)]) == Some(0.0))
+            .then_some(())
     })
     .await;
 }
@@ -432,7 +502,10 @@ pub fn texts(seen: &Arc<Mutex<Seen>>) -> Vec<String> {
         .collect()
 }
 
-/// A port that was free a moment ago (for the binary, whose config needs a fixed port).
+/// A port that was free a moment ago. Racy: between this returning and the child binding it, another
+/// test may take it (the child then fails to start). Where wsgate binds it, prefer port 0 and
+/// `bound_addr`; keep this for ports written into files wsgate does not bind (a dead endpoint, the
+/// example config's fixed ports).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -474,6 +547,35 @@ pub fn spawn_wsgate(
         }
     });
     (child, lines, path)
+}
+
+/// The address wsgate logged for the listener `name` (`"admin"` for the admin listener) once it bound
+/// it: lets the child bind 127.0.0.1:0, so no port is picked before it is bound. Reads the text and
+/// the JSON log formats (`addr=…` / `"addr":"…"`); panics after the timeout.
+pub async fn bound_addr(lines: &Arc<Mutex<Vec<String>>>, name: &str) -> SocketAddr {
+    eventually(&format!("wsgate to log the {name} listener"), || {
+        let lines = lines.lock().unwrap();
+        lines.iter().find_map(|line| {
+            let ours = if name == "admin" {
+                line.contains("admin listening")
+            } else {
+                line.contains("listening")
+                    && (line.contains(&format!("listener={name} "))
+                        || line.contains(&format!("\"listener\":\"{name}\"")))
+            };
+            if !ours {
+                return None;
+            }
+            let (_, rest) = line
+                .split_once("addr=")
+                .or_else(|| line.split_once("\"addr\":\""))?;
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']')))
+                .unwrap_or(rest.len());
+            rest[..end].parse().ok()
+        })
+    })
+    .await
 }
 
 /// A child process ended however the test ends, so that a failing assertion leaves nothing running.

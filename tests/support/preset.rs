@@ -2,7 +2,7 @@
 //! (design.md: metrics known from the config exist from start and after reloads). The label values
 //! are written out from design.md and the README tables, not taken from wsgate's own lists.
 
-use super::{series, series_count};
+use super::{metric, series_count};
 
 /// The parts of a config that fix label values.
 pub struct Known<'a> {
@@ -57,7 +57,7 @@ const U2C: &str = "upstream_to_client";
 
 fn expect(text: &str, name: &str, labels: &[(&str, &str)], want: f64) {
     assert_eq!(
-        series(text, name, labels),
+        metric(text, name, labels),
         Some(want),
         "{name}{labels:?} should be exported at {want}"
     );
