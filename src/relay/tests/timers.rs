@@ -141,3 +141,36 @@ async fn a_drain_close_waits_for_the_frame_in_flight() {
     t.upstream.shutdown().await.unwrap();
     assert!(t.ended().await < CLOSE_GRACE);
 }
+
+#[tokio::test(start_paused = true)]
+async fn drain_closes_are_spread_over_the_window() {
+    // One drain signal, many tunnels: each client gets its close at its own moment of the spread.
+    let (drain_tx, drain) = DrainSignal::channel();
+    let mut tunnels: Vec<Tunnel> = (0..20)
+        .map(|_| {
+            Tunnel::start(Setup {
+                drain: drain.clone(),
+                ..Setup::default()
+            })
+        })
+        .collect();
+    let spread = 10 * SECOND;
+    let started = Instant::now();
+    drain_tx
+        .send(Some(DrainPlan {
+            started,
+            spread,
+            close_code: wsgate_proto::close::CloseCode::RESTART,
+        }))
+        .unwrap();
+    let mut moments = Vec::new();
+    for t in &mut tunnels {
+        assert_eq!(read_bytes(&mut t.client, 4).await, [CLOSE, 2, 0x03, 0xf4]);
+        moments.push(t.elapsed());
+    }
+    moments.sort();
+    // Within the window, and spread across it (20 uniform draws all inside one second of each
+    // other has a probability near 1e-19).
+    assert!(moments[19] <= spread, "{moments:?}");
+    assert!(moments[19] - moments[0] > SECOND, "{moments:?}");
+}
