@@ -43,7 +43,7 @@ fn drive(
                     pos += len;
                 }
                 Step::Violation { violation, .. } => {
-                    return (forwarded, Some(violation.close_code()))
+                    return (forwarded, Some(violation.close_code().as_u16()))
                 }
             }
         }
