@@ -186,13 +186,7 @@ async fn client_gone_before_the_response(request: &str) {
     .await;
     // The log line is written by the child's logger thread: wait for it, not for a snapshot.
     let events: Vec<String> = eventually("the access event", || {
-        let events: Vec<String> = lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains("\"http request\""))
-            .cloned()
-            .collect();
+        let events = log_lines(&lines, "\"http request\"");
         (!events.is_empty()).then_some(events)
     })
     .await;
@@ -239,13 +233,7 @@ async fn client_gone_while_the_body_streams_keeps_its_status() {
     assert_eq!(requests(&metrics, "499"), None);
     // The access event is logged as the request ends, just after the backend sees its close.
     let events: Vec<String> = eventually("the access event", || {
-        let events: Vec<String> = lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains("\"http request\""))
-            .cloned()
-            .collect();
+        let events = log_lines(&lines, "\"http request\"");
         (!events.is_empty()).then_some(events)
     })
     .await;

@@ -50,22 +50,6 @@ async fn named(name: &'static str, healthy: Arc<AtomicBool>) -> (SocketAddr, Joi
     (addr, task)
 }
 
-fn config(endpoints: &[SocketAddr], upstream: &str) -> String {
-    let list: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
-    format!(
-        r#"
-listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
-upstreams:
-  app:
-    endpoints: [{}]
-    connect_timeout: 300ms
-{upstream}
-routes: [{{ name: app, upstream: app }}]
-"#,
-        list.join(", ")
-    )
-}
-
 /// A fresh connection per request, so the pool does not decide which endpoint answers.
 async fn who(addr: SocketAddr, extra: &str) -> (u16, String) {
     let request = format!("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n{extra}\r\n");
@@ -83,7 +67,7 @@ fn up() -> Arc<AtomicBool> {
 async fn round_robin_alternates() {
     let (a, _ta) = named("A", up()).await;
     let (b, _tb) = named("B", up()).await;
-    let running = start(&config(&[a, b], "")).await;
+    let running = start(&upstream_config(&[a, b], "")).await;
     let addr = running.listener_addr("public").unwrap();
     let mut seen = Vec::new();
     for _ in 0..4 {
@@ -97,7 +81,7 @@ async fn round_robin_alternates() {
 async fn least_connections_counts_open_tunnels() {
     let (a, seen_a) = echo_backend().await;
     let (b, seen_b) = echo_backend().await;
-    let running = start(&config(&[a, b], "    balance: least_connections")).await;
+    let running = start(&upstream_config(&[a, b], "    balance: least_connections")).await;
     let addr = running.listener_addr("public").unwrap();
     let mut tunnels = Vec::new();
     for i in 0..6 {
@@ -154,7 +138,7 @@ async fn hash_keeps_a_client_on_one_endpoint() {
     let (a, _ta) = named("A", up()).await;
     let (b, _tb) = named("B", up()).await;
     let (c, _tc) = named("C", up()).await;
-    let running = start(&config(
+    let running = start(&upstream_config(
         &[a, b, c],
         "    balance: hash\n    hash_key: header:X-User",
     ))
@@ -171,7 +155,7 @@ async fn hash_keeps_a_client_on_one_endpoint() {
     }
     assert!(owners.len() >= 2, "all users on one endpoint: {owners:?}");
     // Cookie keys too.
-    let running = start(&config(
+    let running = start(&upstream_config(
         &[a, b, c],
         "    balance: hash\n    hash_key: cookie:sid",
     ))
@@ -188,7 +172,11 @@ async fn hash_keeps_a_client_on_one_endpoint() {
 async fn killed_endpoint_is_retried_around_and_ejected() {
     let (a, _ta) = named("A", up()).await;
     let (b, tb) = named("B", up()).await;
-    let running = start(&config(&[a, b], "    max_fails: 1\n    fail_timeout: 30s")).await;
+    let running = start(&upstream_config(
+        &[a, b],
+        "    max_fails: 1\n    fail_timeout: 30s",
+    ))
+    .await;
     let addr = running.listener_addr("public").unwrap();
     assert_eq!(who(addr, "").await, (200, "A".into()));
     assert_eq!(who(addr, "").await, (200, "B".into()));
@@ -223,7 +211,7 @@ async fn refused_then_all_ejected_is_503() {
     let unused = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead = unused.local_addr().unwrap();
     drop(unused);
-    let running = start(&config(&[dead], "    max_fails: 2")).await;
+    let running = start(&upstream_config(&[dead], "    max_fails: 2")).await;
     let addr = running.listener_addr("public").unwrap();
     assert_eq!(who(addr, "").await.0, 502);
     assert_eq!(who(addr, "").await.0, 502);
@@ -244,7 +232,7 @@ async fn silent_backend_is_504_after_response_timeout() {
             held.push(stream);
         }
     });
-    let running = start(&config(&[silent], "    response_timeout: 300ms")).await;
+    let running = start(&upstream_config(&[silent], "    response_timeout: 300ms")).await;
     let addr = running.listener_addr("public").unwrap();
     let started = std::time::Instant::now();
     assert_eq!(who(addr, "").await.0, 504);
@@ -258,7 +246,7 @@ async fn active_health_checks_take_an_endpoint_out_and_back() {
     let (a, _ta) = named("A", up()).await;
     let b_healthy = up();
     let (b, _tb) = named("B", b_healthy.clone()).await;
-    let running = start(&config(
+    let running = start(&upstream_config(
         &[a, b],
         "    health: { path: /healthz, interval: 250ms, timeout: 200ms }",
     ))

@@ -138,14 +138,7 @@ routes:
     let child = KillOnDrop(child);
     let count = |text: &'static str| {
         let lines = lines.clone();
-        move || {
-            lines
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|l| l.contains(text))
-                .count()
-        }
+        move || log_lines(&lines, text).len()
     };
     let spare = count("config warning: upstreams.spare: no route uses it");
     let listening = count("listening");

@@ -147,14 +147,7 @@ async fn sighup_reloads_the_file() {
     let (mut child, lines, path) = spawn_wsgate("sighup", &config(&listener, a), &[]);
     let logged = |text: &'static str| {
         let lines = lines.clone();
-        move || {
-            lines
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.contains(text))
-                .then_some(())
-        }
+        move || (!log_lines(&lines, text).is_empty()).then_some(())
     };
     let addr = bound_addr(&lines, "public").await;
     let mut old = ws_client(addr, "/").await;
@@ -165,12 +158,7 @@ async fn sighup_reloads_the_file() {
     std::fs::write(&path, "listeners: []\nroutes: [{ upstream: x }]\n").unwrap();
     hup();
     eventually("refusal logged", logged("reload refused")).await;
-    let refusals = lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("reload refused"))
-        .count();
+    let refusals = log_lines(&lines, "reload refused").len();
     assert_eq!(refusals, 2, "{:?}", lines.lock().unwrap());
 
     // A valid one: new connections follow it.
@@ -209,15 +197,7 @@ routes:
     let child = KillOnDrop(child);
     let logged = |text: &'static str, times: usize| {
         let lines = lines.clone();
-        move || {
-            let n = lines
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|l| l.contains(text))
-                .count();
-            (n >= times).then_some(())
-        }
+        move || (log_lines(&lines, text).len() >= times).then_some(())
     };
     let admin = bound_addr(&lines, "admin").await;
     preset::assert_known_series(

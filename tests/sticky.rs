@@ -79,22 +79,8 @@ async fn backend(name: &'static str) -> Backend {
 }
 
 fn config(endpoints: &[&Backend], upstream: &str) -> String {
-    let list: Vec<String> = endpoints
-        .iter()
-        .map(|e| format!("\"{}\"", e.addr))
-        .collect();
-    format!(
-        r#"
-listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
-upstreams:
-  app:
-    endpoints: [{}]
-    connect_timeout: 300ms
-{upstream}
-routes: [{{ name: app, upstream: app }}]
-"#,
-        list.join(", ")
-    )
+    let addrs: Vec<SocketAddr> = endpoints.iter().map(|e| e.addr).collect();
+    upstream_config(&addrs, upstream)
 }
 
 const STICKY: &str = "    sticky_cookie: { name: srv }";

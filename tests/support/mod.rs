@@ -47,6 +47,24 @@ routes:
     )
 }
 
+/// A config with one listener and one route `app` to the upstream `app` over `endpoints`;
+/// `upstream` is extra lines of the upstream's block (indented four spaces).
+pub fn upstream_config(endpoints: &[SocketAddr], upstream: &str) -> String {
+    let list: Vec<String> = endpoints.iter().map(|e| format!("\"{e}\"")).collect();
+    format!(
+        r#"
+listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
+upstreams:
+  app:
+    endpoints: [{}]
+    connect_timeout: 300ms
+{upstream}
+routes: [{{ name: app, upstream: app }}]
+"#,
+        list.join(", ")
+    )
+}
+
 pub async fn start_for(backend: SocketAddr, websocket: &str) -> (wsgate::Running, SocketAddr) {
     let running = start(&config(backend, websocket)).await;
     let addr = running.listener_addr("public").unwrap();
@@ -515,6 +533,12 @@ pub fn free_port() -> u16 {
 }
 
 /// The `wsgate` binary run on `yaml` (written to a temp file) with `args`, its stderr lines collected.
+/// The lines of a child's log (from `spawn_wsgate`) that contain `text`, as they stand now.
+pub fn log_lines(lines: &Mutex<Vec<String>>, text: &str) -> Vec<String> {
+    let lines = lines.lock().unwrap();
+    lines.iter().filter(|l| l.contains(text)).cloned().collect()
+}
+
 pub fn spawn_wsgate(
     name: &str,
     yaml: &str,
