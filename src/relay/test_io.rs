@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, DuplexStream, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{
+    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf, ReadHalf, WriteHalf,
+};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -367,6 +369,12 @@ pub(super) async fn read_frame(io: &mut DuplexStream) -> Frame {
         masked,
         payload,
     }
+}
+
+/// Writes `bytes` into one peer's end and asserts that the other peer reads exactly them.
+pub(super) async fn relays(from: &mut DuplexStream, to: &mut DuplexStream, bytes: &[u8]) {
+    from.write_all(bytes).await.unwrap();
+    assert_eq!(read_bytes(to, bytes.len()).await, bytes);
 }
 
 pub(super) async fn read_bytes(io: &mut DuplexStream, n: usize) -> Vec<u8> {

@@ -12,19 +12,16 @@ use crate::metrics::names::WS_CLOSES;
 async fn the_client_starts_the_close_handshake() {
     let mut t = Tunnel::start(Setup::default());
     let hello = from_client(TEXT, b"hello");
-    t.client.write_all(&hello).await.unwrap();
-    assert_eq!(read_bytes(&mut t.upstream, hello.len()).await, hello);
+    relays(&mut t.client, &mut t.upstream, &hello).await;
 
     let close = from_client(CLOSE, &close_payload(1000, "bye"));
-    t.client.write_all(&close).await.unwrap();
-    assert_eq!(read_bytes(&mut t.upstream, close.len()).await, close);
+    relays(&mut t.client, &mut t.upstream, &close).await;
     // Half closed: the client's side stays open for the reply.
     assert_quiet(&mut t.client).await;
     assert!(t.is_running());
 
     let reply = from_upstream(CLOSE, &close_payload(1000, ""));
-    t.upstream.write_all(&reply).await.unwrap();
-    assert_eq!(read_bytes(&mut t.client, reply.len()).await, reply);
+    relays(&mut t.upstream, &mut t.client, &reply).await;
     // Both closes through: FIN both ways (RFC 6455 §7.1.1).
     assert_eof(&mut t.client).await;
     assert_eof(&mut t.upstream).await;
@@ -42,13 +39,11 @@ async fn the_client_starts_the_close_handshake() {
 async fn the_upstream_starts_the_close_handshake() {
     let mut t = Tunnel::start(Setup::default());
     let close = from_upstream(CLOSE, &close_payload(4001, "restart"));
-    t.upstream.write_all(&close).await.unwrap();
-    assert_eq!(read_bytes(&mut t.client, close.len()).await, close);
+    relays(&mut t.upstream, &mut t.client, &close).await;
     assert_quiet(&mut t.upstream).await;
 
     let reply = from_client(CLOSE, &close_payload(4001, ""));
-    t.client.write_all(&reply).await.unwrap();
-    assert_eq!(read_bytes(&mut t.upstream, reply.len()).await, reply);
+    relays(&mut t.client, &mut t.upstream, &reply).await;
     assert_eof(&mut t.upstream).await;
     assert_eof(&mut t.client).await;
     t.client.shutdown().await.unwrap();
@@ -62,11 +57,9 @@ async fn the_upstream_starts_the_close_handshake() {
 async fn a_handshake_whose_peers_keep_their_connections_ends_at_the_close_grace() {
     let mut t = Tunnel::start(Setup::default());
     let close = from_client(CLOSE, &close_payload(1000, ""));
-    t.client.write_all(&close).await.unwrap();
-    assert_eq!(read_bytes(&mut t.upstream, close.len()).await, close);
+    relays(&mut t.client, &mut t.upstream, &close).await;
     let reply = from_upstream(CLOSE, &close_payload(1000, ""));
-    t.upstream.write_all(&reply).await.unwrap();
-    assert_eq!(read_bytes(&mut t.client, reply.len()).await, reply);
+    relays(&mut t.upstream, &mut t.client, &reply).await;
     // Neither peer closes its TCP connection: the grace runs from the first close frame.
     assert_eq!(t.ended().await, CLOSE_GRACE);
 }

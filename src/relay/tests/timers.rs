@@ -89,13 +89,11 @@ async fn the_idle_timeout_counts_data_frames_only() {
     );
     sleep(3 * SECOND).await;
     let data = from_client(BINARY, b"data");
-    t.client.write_all(&data).await.unwrap();
-    assert_eq!(read_bytes(&mut t.upstream, data.len()).await, data);
+    relays(&mut t.client, &mut t.upstream, &data).await;
     sleep(2 * SECOND).await;
     // Nor does an upstream ping, relayed to the client.
     let ping = from_upstream(PING, b"u");
-    t.upstream.write_all(&ping).await.unwrap();
-    assert_eq!(read_bytes(&mut t.client, ping.len()).await, ping);
+    relays(&mut t.upstream, &mut t.client, &ping).await;
 
     // Ten seconds after the data frame, both sides get 1001.
     let to_client = read_frame(&mut t.client).await;
@@ -135,8 +133,7 @@ async fn a_drain_close_waits_for_the_frame_in_flight() {
 
     // The client's reply reaches the upstream as an ordinary relayed close.
     let reply = from_client(CLOSE, &close_payload(1012, ""));
-    t.client.write_all(&reply).await.unwrap();
-    assert_eq!(read_bytes(&mut t.upstream, reply.len()).await, reply);
+    relays(&mut t.client, &mut t.upstream, &reply).await;
     t.client.shutdown().await.unwrap();
     t.upstream.shutdown().await.unwrap();
     assert!(t.ended().await < CLOSE_GRACE);

@@ -116,8 +116,7 @@ async fn short_reads_short_writes_and_pending_change_no_byte() {
     let mut from_c = from_client(0x01, b"frag");
     from_c.extend(from_client(0x80, b"mented"));
     from_c.extend(from_client(BINARY, &[9u8; 300]));
-    t.client.write_all(&from_c).await.unwrap();
-    assert_eq!(read_bytes(&mut t.upstream, from_c.len()).await, from_c);
+    relays(&mut t.client, &mut t.upstream, &from_c).await;
 
     t.client.write_all(&from_client(PING, b"hi")).await.unwrap();
     assert_eq!(
@@ -125,15 +124,12 @@ async fn short_reads_short_writes_and_pending_change_no_byte() {
         from_upstream(PONG, b"hi")
     );
     let from_u = from_upstream(TEXT, "ünïcode".as_bytes());
-    t.upstream.write_all(&from_u).await.unwrap();
-    assert_eq!(read_bytes(&mut t.client, from_u.len()).await, from_u);
+    relays(&mut t.upstream, &mut t.client, &from_u).await;
 
     let close = from_client(CLOSE, &close_payload(1000, ""));
-    t.client.write_all(&close).await.unwrap();
-    assert_eq!(read_bytes(&mut t.upstream, close.len()).await, close);
+    relays(&mut t.client, &mut t.upstream, &close).await;
     let reply = from_upstream(CLOSE, &close_payload(1000, ""));
-    t.upstream.write_all(&reply).await.unwrap();
-    assert_eq!(read_bytes(&mut t.client, reply.len()).await, reply);
+    relays(&mut t.upstream, &mut t.client, &reply).await;
     assert_eof(&mut t.client).await;
     assert_eof(&mut t.upstream).await;
     t.client.shutdown().await.unwrap();
