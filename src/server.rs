@@ -77,15 +77,17 @@ struct ListenerHandle {
     /// The address actually bound (differs for port 0).
     addr: SocketAddr,
     name: String,
-    settings: watch::Sender<ListenerSettings>,
+    settings: watch::Sender<Arc<ListenerSettings>>,
     task: JoinHandle<()>,
 }
 
-fn settings(config: &ListenerConfig) -> Result<ListenerSettings, StartError> {
-    ListenerSettings::new(config).map_err(|source| StartError::Tls {
-        name: config.name.clone(),
-        source,
-    })
+fn settings(config: &ListenerConfig) -> Result<Arc<ListenerSettings>, StartError> {
+    ListenerSettings::new(config)
+        .map(Arc::new)
+        .map_err(|source| StartError::Tls {
+            name: config.name.clone(),
+            source,
+        })
 }
 
 /// How a drain ended.
@@ -234,7 +236,11 @@ impl Running {
         Ok(())
     }
 
-    fn spawn_listener(&self, socket: TcpListener, settings: ListenerSettings) -> ListenerHandle {
+    fn spawn_listener(
+        &self,
+        socket: TcpListener,
+        settings: Arc<ListenerSettings>,
+    ) -> ListenerHandle {
         let config = &settings.config;
         let addr = socket.local_addr().unwrap_or(config.bind);
         tracing::info!(listener = %config.name, %addr, tls = settings.tls.is_some(), "listening");

@@ -15,7 +15,7 @@ pub(super) async fn serve<I>(
     io: TokioIo<I>,
     peer: SocketAddr,
     proxy: SharedProxy,
-    config: ListenerConfig,
+    config: &ListenerConfig,
     slot: Arc<ConnectionSlot>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,

@@ -50,15 +50,17 @@ pub type SharedProxy = Arc<ArcSwap<Proxy>>;
 pub(crate) async fn accept_loop(
     socket: TcpListener,
     proxy: SharedProxy,
-    settings: watch::Receiver<ListenerSettings>,
+    settings: watch::Receiver<Arc<ListenerSettings>>,
 ) {
     let slots = slots::Slots::default();
     accept_forever(socket, "listener", |stream, peer| {
-        let ListenerSettings { config, tls } = settings.borrow().clone();
-        let Some(slot) = slots.admit(&stream, peer, &config, &proxy.load(), tls.is_some()) else {
+        // Shared, not copied, per accept.
+        let settings = settings.borrow().clone();
+        let tls = settings.tls.is_some();
+        let Some(slot) = slots.admit(&stream, peer, &settings.config, &proxy.load(), tls) else {
             return;
         };
-        tokio::spawn(connection(stream, peer, proxy.clone(), config, tls, slot));
+        tokio::spawn(connection(stream, peer, proxy.clone(), settings, slot));
     })
     .await
 }
@@ -69,10 +71,10 @@ async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     proxy: SharedProxy,
-    config: ListenerConfig,
-    tls: Option<TlsAcceptor>,
+    settings: Arc<ListenerSettings>,
     slot: Arc<ConnectionSlot>,
 ) {
+    let config = &settings.config;
     let peer = if config.proxy_protocol {
         match proxy_header::read(&mut stream, config.handshake_timeout).await {
             Ok(source) => source.unwrap_or(peer),
@@ -85,7 +87,7 @@ async fn connection(
         peer
     };
     let _ = stream.set_nodelay(true);
-    match tls {
+    match &settings.tls {
         None => http::serve(TokioIo::new(stream), peer, proxy, config, slot).await,
         Some(acceptor) => {
             let handshake = tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream));

@@ -100,9 +100,8 @@ impl Metrics {
     /// Resolves every per-route handle once; connections share the result. The route's rare-event
     /// series (handshake results, violations, closes) are created at 0 here too.
     pub fn route(&self, route: &str) -> Arc<RouteMetrics> {
-        for result in HANDSHAKE_RESULTS {
-            self.requests.handshakes.with_label_values(&[route, result]);
-        }
+        let handshakes = HANDSHAKE_RESULTS
+            .map(|result| self.requests.handshakes.with_label_values(&[route, result]));
         for sender in [Sender::Client, Sender::Upstream] {
             let dir = direction_label(sender);
             let kinds = Violation::ALL
@@ -154,6 +153,8 @@ impl Metrics {
             metrics: self.clone(),
             client: direction(Sender::Client),
             upstream: direction(Sender::Upstream),
+            handshakes,
+            upgraded: self.requests.http.with_label_values(&[route, "GET", "101"]),
             active: self.tunnel.active.with_label_values(&[route]),
             connections: self.tunnel.connections.with_label_values(&[route]),
             duration: self.tunnel.duration.with_label_values(&[route]),
@@ -195,10 +196,32 @@ pub struct RouteMetrics {
     pub connections: IntCounter,
     pub duration: Histogram,
     pub handshake_duration: Histogram,
+    /// `wsgate_ws_handshakes_total` by result, in the order of `names::HANDSHAKE_RESULTS`.
+    handshakes: [IntCounter; HANDSHAKE_RESULTS.len()],
+    /// `wsgate_http_requests_total` of the route's upgrades (GET, 101): one per tunnel, resolved once.
+    upgraded: IntCounter,
     pub http_duration: Histogram,
 }
 
 impl RouteMetrics {
+    /// Counts one upgrade by its `result` (one of `names::HANDSHAKE_RESULTS`): no label lookup.
+    pub fn handshake(&self, result: &str) {
+        match HANDSHAKE_RESULTS.iter().position(|r| *r == result) {
+            Some(i) => self.handshakes[i].inc(),
+            // Not a route's result (a bug): counted all the same, by lookup.
+            None => self.metrics.handshake(&self.route, result),
+        }
+    }
+
+    /// Counts one HTTP response; a 101 to a GET (every tunnel) without a label lookup.
+    pub fn http_request(&self, method: &http::Method, status: http::StatusCode) {
+        if status == http::StatusCode::SWITCHING_PROTOCOLS && method == http::Method::GET {
+            self.upgraded.inc();
+        } else {
+            self.metrics.http_request(&self.route, method, status);
+        }
+    }
+
     pub fn direction(&self, sender: Sender) -> &DirectionMetrics {
         match sender {
             Sender::Client => &self.client,

@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use super::backend::LegError;
 use crate::metrics::names;
 use crate::upstream::{ConnectError, Side};
 use wsgate_proto::handshake::HandshakeError;
+use wsgate_proto::head::HeadError;
 
 /// The pooled client's error: for a request that reached the upstream, or whose body failed.
 type ClientError = hyper_util::client::legacy::Error;
@@ -44,12 +46,12 @@ pub enum ProxyError {
         #[source]
         source: ClientError,
     },
-    /// The backend failed on the upgrade connection before its response head.
+    /// The backend failed on the upgrade connection before its final response head, or sent a bad one.
     #[error("upstream failed: {endpoint}: {source}")]
     UpstreamUpgrade {
         endpoint: String,
         #[source]
-        source: hyper::Error,
+        source: LegError,
     },
     /// The upstream accepted the connection but sent no response head within `response_timeout`.
     #[error("upstream {endpoint} did not answer within {timeout:?}")]
@@ -60,6 +62,9 @@ pub enum ProxyError {
     /// wsgate could not build the upstream request from parts it had validated: a bug of its own.
     #[error("building the upstream request failed: {0}")]
     BuildRequest(#[source] http::Error),
+    /// The same for the hand-written upgrade request head.
+    #[error("building the upstream upgrade request failed: {0}")]
+    BuildHead(#[source] HeadError),
 }
 
 impl ProxyError {
@@ -75,7 +80,9 @@ impl ProxyError {
             | ProxyError::UpstreamUpgrade { .. }
             | ProxyError::ResponseTimeout { .. }
             | ProxyError::UpstreamHandshake(_) => Side::Upstream,
-            ProxyError::OverCapacity | ProxyError::BuildRequest(_) => Side::Internal,
+            ProxyError::OverCapacity | ProxyError::BuildRequest(_) | ProxyError::BuildHead(_) => {
+                Side::Internal
+            }
         }
     }
 
@@ -100,7 +107,9 @@ impl ProxyError {
                 StatusCode::BAD_GATEWAY
             }
             ProxyError::UpstreamHandshake(_) => StatusCode::BAD_GATEWAY,
-            ProxyError::BuildRequest(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::BuildRequest(_) | ProxyError::BuildHead(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -120,7 +129,7 @@ impl ProxyError {
             }
             ProxyError::UpstreamHandshake(e) => e.result_label(),
             // The label it always had; `names::HANDSHAKE_RESULTS` has no `internal` series.
-            ProxyError::BuildRequest(_) => "upstream_unavailable",
+            ProxyError::BuildRequest(_) | ProxyError::BuildHead(_) => "upstream_unavailable",
         }
     }
 
@@ -136,7 +145,7 @@ impl ProxyError {
 mod tests {
     use super::*;
     use http_body_util::Empty;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::rt::TokioExecutor;
 
     /// Real errors of each kind, made by real (local) failures.
     mod make {
@@ -175,19 +184,24 @@ mod tests {
         }
 
         /// An upgrade connection whose peer vanished before answering.
-        pub async fn vanished() -> hyper::Error {
+        pub async fn vanished() -> LegError {
             let (ours, theirs) = tokio::io::duplex(64);
             drop(theirs);
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(ours))
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            let request = http::Request::new(Empty::<bytes::Bytes>::new());
-            sender.send_request(request).await.unwrap_err()
+            match crate::proxy::backend::exchange(ours, b"GET / HTTP/1.1\r\n\r\n").await {
+                Err(error) => error,
+                Ok(_) => panic!("an exchange with nobody answered"),
+            }
         }
 
         pub fn bad_parts() -> http::Error {
             http::Request::builder().uri("\n").body(()).unwrap_err()
+        }
+
+        pub fn bad_head() -> HeadError {
+            match wsgate_proto::head::RequestHead::new(&http::Method::GET, "/a b") {
+                Err(error) => error,
+                Ok(_) => panic!("a target with a space was accepted"),
+            }
         }
 
         pub fn connect(kind: &str) -> ConnectError {
@@ -254,6 +268,7 @@ mod tests {
             },
             ProxyError::UpstreamHandshake(HandshakeError::BadAccept),
             ProxyError::BuildRequest(make::bad_parts()),
+            ProxyError::BuildHead(make::bad_head()),
         ];
         for e in &all {
             match e {
@@ -266,7 +281,8 @@ mod tests {
                 | ProxyError::UpstreamUpgrade { .. }
                 | ProxyError::ResponseTimeout { .. }
                 | ProxyError::UpstreamHandshake(_)
-                | ProxyError::BuildRequest(_) => {}
+                | ProxyError::BuildRequest(_)
+                | ProxyError::BuildHead(_) => {}
                 ProxyError::Connect(
                     ConnectError::Timeout { .. }
                     | ConnectError::Failed { .. }
@@ -284,7 +300,7 @@ mod tests {
     #[tokio::test]
     async fn side_status_and_label_of_every_variant() {
         use Side::*;
-        let table: [(Side, u16, &str); 16] = [
+        let table: [(Side, u16, &str); 17] = [
             (Client, 404, "no_route"),               // NoRoute
             (Internal, 503, "over_capacity"),        // OverCapacity
             (Client, 400, "bad_request"),            // ClientHandshake(MissingKey)
@@ -301,6 +317,7 @@ mod tests {
             (Upstream, 504, "timeout"),              // ResponseTimeout
             (Upstream, 502, "bad_accept"),           // UpstreamHandshake(BadAccept)
             (Internal, 500, "upstream_unavailable"), // BuildRequest
+            (Internal, 500, "upstream_unavailable"), // BuildHead
         ];
         let errors = one_of_each().await;
         assert_eq!(errors.len(), table.len());
@@ -334,7 +351,9 @@ mod tests {
             endpoint: "a:1".into(),
             source: make::vanished().await,
         };
-        assert!(upgrade.source().unwrap().is::<hyper::Error>());
+        assert!(upgrade.source().unwrap().is::<LegError>());
+        let head = ProxyError::BuildHead(make::bad_head());
+        assert!(head.source().unwrap().is::<HeadError>());
     }
 
     /// Fails to compile when a variant is added, so that the label test below covers it.

@@ -39,7 +39,7 @@ pub async fn forward(
                 parts.headers.append(http::header::SET_COOKIE, cookie);
             }
             parts.extensions.insert(ServedBy(endpoint.addr.clone()));
-            Response::from_parts(parts, body.boxed())
+            Response::from_parts(parts, body.map_err(Into::into).boxed())
         }
         Err(error) => {
             let route = &route.metrics.route;

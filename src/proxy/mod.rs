@@ -1,5 +1,6 @@
 //! Request handling: route the request, then either proxy it as HTTP or negotiate a WebSocket tunnel.
 
+mod backend;
 mod error;
 mod headers;
 mod http_forward;
@@ -27,7 +28,10 @@ use crate::upstream::endpoint::Endpoint;
 use crate::upstream::Upstream;
 use wsgate_proto::handshake::is_websocket_upgrade;
 
-pub type Body = BoxBody<Bytes, hyper::Error>;
+/// A response body toward the client: the upstream's (pooled or from an upgrade connection) or
+/// wsgate's own.
+pub type Body = BoxBody<Bytes, BoxError>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Which endpoint served a response: set by the forwarding code, read by the access log.
 #[derive(Debug, Clone)]
@@ -194,9 +198,12 @@ impl Record<'_> {
             .route
             .map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
         let elapsed = self.received.elapsed();
-        self.proxy.metrics.http_request(label, &self.method, status);
-        if let Some(route) = self.route {
-            route.metrics.http_duration.observe(elapsed.as_secs_f64());
+        match self.route {
+            Some(route) => {
+                route.metrics.http_request(&self.method, status);
+                route.metrics.http_duration.observe(elapsed.as_secs_f64());
+            }
+            None => self.proxy.metrics.http_request(label, &self.method, status),
         }
         tracing::info!(
             target: "wsgate::access",

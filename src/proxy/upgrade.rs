@@ -1,18 +1,20 @@
-//! The WebSocket leg of a request: validate the client's upgrade, connect to the upstream, forward the
-//! request, validate its 101, and only then hand both raw TCP streams to the relay.
+//! The WebSocket leg of a request: validate the client's upgrade, connect to the upstream, send it
+//! the request by hand (`backend.rs`), validate its 101, and then run the tunnel in one task that
+//! takes the client's stream back from hyper and the upstream's as it is.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::backend::{self, Answer};
 use super::headers::{add_forwarded, remove_hop_by_hop};
 use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy, Trying};
 use crate::drain::{DrainSignal, LiveGuard};
@@ -23,18 +25,19 @@ use crate::upstream::endpoint::TunnelGuard;
 use crate::upstream::UpstreamStream;
 use wsgate_proto::deflate::Agreed;
 use wsgate_proto::handshake::{
-    client_response_headers, prepare_backend_headers, validate_request, validate_response,
-    ClientOffer, Negotiated, RequestPolicy,
+    add_client_response_headers, prepare_backend_headers, validate_request, validate_response,
+    ClientOffer, RequestPolicy,
 };
+use wsgate_proto::head::RequestHead;
 use wsgate_proto::tracker::{Limits, Sender};
 
 /// What the upstream made of the forwarded upgrade request.
 enum Outcome {
-    /// A valid 101: the client gets `response`, and the tunnel starts once both sides have upgraded.
+    /// A valid 101: the client gets `response`, and the tunnel starts once hyper has sent it.
     Tunnel {
         response: Response<Body>,
         client: OnUpgrade,
-        upstream: OnUpgrade,
+        upstream: Upstream,
         /// The tunnel's place under the route's `max_connections`, and on its endpoint's count.
         place: (LiveGuard, TunnelGuard),
         endpoint: String,
@@ -42,6 +45,12 @@ enum Outcome {
     },
     /// Anything but 101 is relayed as a plain HTTP response: never a tunnel.
     Refused(Response<Body>),
+}
+
+/// The upstream's side of a tunnel: its connection and the bytes read past the 101's head.
+struct Upstream {
+    io: UpstreamStream,
+    rest: Bytes,
 }
 
 pub async fn handle(
@@ -53,23 +62,26 @@ pub async fn handle(
     slot: Arc<ConnectionSlot>,
     trying: &Trying,
 ) -> Response<Body> {
-    let label = route.map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
+    let Some(route) = route else {
+        proxy
+            .metrics
+            .handshake(names::NO_ROUTE, names::NO_ROUTE_RESULT);
+        return error_response(ProxyError::NoRoute.status(), HeaderMap::new());
+    };
     match negotiate(proxy, route, req, peer, slot.proto, trying).await {
         Ok(Outcome::Tunnel {
-            response,
+            mut response,
             client,
             upstream,
             place,
             endpoint,
             deflate,
         }) => {
-            let route = route.expect("a tunnel has a route");
-            proxy.metrics.handshake(label, "ok");
+            route.metrics.handshake("ok");
             route
                 .metrics
                 .handshake_duration
                 .observe(received.elapsed().as_secs_f64());
-            let mut response = response;
             response.extensions_mut().insert(ServedBy(endpoint.clone()));
             let mut params = params(route, proxy.drain.clone(), peer, endpoint, deflate);
             // The client connection counts until the tunnel ends.
@@ -78,12 +90,12 @@ pub async fn handle(
             response
         }
         Ok(Outcome::Refused(response)) => {
-            proxy.metrics.handshake(label, "upstream_rejected");
+            route.metrics.handshake("upstream_rejected");
             response
         }
         Err(error) => {
-            tracing::debug!(route = label, %peer, %error, "upgrade refused");
-            proxy.metrics.handshake(label, error.handshake_result());
+            tracing::debug!(route = %route.metrics.route, %peer, %error, "upgrade refused");
+            route.metrics.handshake(error.handshake_result());
             error_response(error.status(), error.response_headers())
         }
     }
@@ -91,13 +103,12 @@ pub async fn handle(
 
 async fn negotiate(
     proxy: &Proxy,
-    route: Option<&Route>,
+    route: &Route,
     mut req: Request<Incoming>,
     peer: SocketAddr,
     proto: &'static str,
     trying: &Trying,
 ) -> Result<Outcome, ProxyError> {
-    let route = route.ok_or(ProxyError::NoRoute)?;
     let ws = &route.config.websocket;
     let policy = RequestPolicy {
         allowed_origins: ws.allowed_origins.as_deref(),
@@ -113,6 +124,9 @@ async fn negotiate(
     .ok_or(ProxyError::OverCapacity)?;
 
     let selection = route.upstream.select(req.headers(), peer);
+    let client = hyper::upgrade::on(&mut req);
+    // The client's head is rewritten in place into the upstream's: no copy of its headers.
+    let request = upstream_request(proxy, req, &offer, peer, proto)?;
     let (stream, chosen) = route.upstream.connect(&selection).await?;
     trying.set(&chosen);
     let endpoint = chosen.addr.as_str();
@@ -121,109 +135,76 @@ async fn negotiate(
         .upstream
         .affinity_cookie(&selection, &chosen, proto == "https");
 
-    let upstream_req = upstream_request(proxy, &req, &offer, peer, proto)?;
     let timeout = route.upstream.response_timeout();
-    let mut response = match stream {
-        UpstreamStream::Tcp(io) => send_upgrade(io, upstream_req, endpoint, timeout).await?,
-        UpstreamStream::Tls(io) => send_upgrade(io, upstream_req, endpoint, timeout).await?,
-    };
+    let answer = tokio::time::timeout(timeout, backend::exchange(stream, &request))
+        .await
+        .map_err(|_| ProxyError::ResponseTimeout {
+            endpoint: endpoint.to_owned(),
+            timeout,
+        })?
+        .map_err(|source| ProxyError::UpstreamUpgrade {
+            endpoint: endpoint.to_owned(),
+            source,
+        })?;
 
-    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-        let (mut parts, body) = response.into_parts();
-        remove_hop_by_hop(&mut parts.headers);
-        if let Some(cookie) = affinity {
-            parts.headers.append(http::header::SET_COOKIE, cookie);
+    let (mut head, upstream) = match answer {
+        Answer::Switched { head, io, rest } => (head, Upstream { io, rest }),
+        Answer::Response { head, body } => {
+            let mut headers = head.headers;
+            remove_hop_by_hop(&mut headers);
+            if let Some(cookie) = affinity {
+                headers.append(http::header::SET_COOKIE, cookie);
+            }
+            let mut response = Response::new(body.map_err(Into::into).boxed());
+            *response.status_mut() = head.status;
+            *response.headers_mut() = headers;
+            return Ok(Outcome::Refused(response));
         }
-        return Ok(Outcome::Refused(Response::from_parts(parts, body.boxed())));
-    }
+    };
     let negotiated =
-        validate_response(response.headers(), &offer).map_err(ProxyError::UpstreamHandshake)?;
+        validate_response(&head.headers, &offer).map_err(ProxyError::UpstreamHandshake)?;
+
+    // The client's 101: end-to-end headers of the upstream's (cookies, for one) reach the client;
+    // the upgrade headers are wsgate's own.
+    remove_hop_by_hop(&mut head.headers);
+    strip_websocket_headers(&mut head.headers);
+    add_client_response_headers(&mut head.headers, &negotiated);
+    // Appended after the backend's own cookies, which stay.
+    if let Some(cookie) = affinity {
+        head.headers.append(http::header::SET_COOKIE, cookie);
+    }
+    let mut response = Response::new(Empty::new().map_err(|never| match never {}).boxed());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *response.headers_mut() = head.headers;
 
     Ok(Outcome::Tunnel {
-        response: client_switch(response.headers(), &offer, &negotiated, affinity),
-        client: hyper::upgrade::on(&mut req),
-        upstream: hyper::upgrade::on(&mut response),
+        response,
+        client,
+        upstream,
         place: (place, chosen.tunnel()),
         endpoint: endpoint.to_owned(),
         deflate: negotiated.deflate.map(|(agreed, _)| agreed),
     })
 }
 
-/// The upgrade request as the upstream gets it: HTTP/1.1, the client's end-to-end headers, the
+/// The upgrade request as the upstream gets it: HTTP/1.1 GET, the client's end-to-end headers, the
 /// offer as the route allows it, and X-Forwarded-*.
 fn upstream_request(
     proxy: &Proxy,
-    req: &Request<Incoming>,
+    req: Request<Incoming>,
     offer: &ClientOffer,
     peer: SocketAddr,
     proto: &'static str,
-) -> Result<Request<Empty<Bytes>>, ProxyError> {
-    let mut headers = req.headers().clone();
-    remove_hop_by_hop(&mut headers);
-    prepare_backend_headers(&mut headers, offer);
-    add_forwarded(&mut headers, peer, proto, &proxy.trusted_proxies);
-    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let mut upstream_req = Request::builder()
-        .method(Method::GET)
-        .uri(path)
-        .version(Version::HTTP_11)
-        .body(Empty::<Bytes>::new())
-        .map_err(ProxyError::BuildRequest)?;
-    *upstream_req.headers_mut() = headers;
-    Ok(upstream_req)
-}
-
-/// The client's 101: end-to-end headers of the upstream's (cookies, for one) reach the client; the
-/// upgrade headers are wsgate's own.
-fn client_switch(
-    upstream: &HeaderMap,
-    offer: &ClientOffer,
-    negotiated: &Negotiated,
-    affinity: Option<http::HeaderValue>,
-) -> Response<Body> {
-    let mut headers = upstream.clone();
-    remove_hop_by_hop(&mut headers);
-    strip_websocket_headers(&mut headers);
-    headers.extend(client_response_headers(offer, negotiated));
-    // Appended after the backend's own cookies, which stay.
-    if let Some(cookie) = affinity {
-        headers.append(http::header::SET_COOKIE, cookie);
-    }
-    let mut response = Response::new(Empty::new().map_err(|never| match never {}).boxed());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    *response.headers_mut() = headers;
-    response
-}
-
-/// Sends the upgrade request on a fresh connection and waits for the response head.
-async fn send_upgrade<I>(
-    io: I,
-    request: Request<Empty<Bytes>>,
-    endpoint: &str,
-    timeout: std::time::Duration,
-) -> Result<Response<Incoming>, ProxyError>
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let upstream_error = |source| ProxyError::UpstreamUpgrade {
-        endpoint: endpoint.to_owned(),
-        source,
-    };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(upstream_error)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "upstream handshake connection ended");
-        }
-    });
-    tokio::time::timeout(timeout, sender.send_request(request))
-        .await
-        .map_err(|_| ProxyError::ResponseTimeout {
-            endpoint: endpoint.to_owned(),
-            timeout,
-        })?
-        .map_err(upstream_error)
+) -> Result<Vec<u8>, ProxyError> {
+    let (mut parts, _no_body) = req.into_parts();
+    let headers = &mut parts.headers;
+    remove_hop_by_hop(headers);
+    prepare_backend_headers(headers, offer);
+    add_forwarded(headers, peer, proto, &proxy.trusted_proxies);
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut head = RequestHead::new(&http::Method::GET, target).map_err(ProxyError::BuildHead)?;
+    head.headers_except(headers, |_| false);
+    Ok(head.finish())
 }
 
 fn strip_websocket_headers(headers: &mut HeaderMap) {
@@ -274,37 +255,28 @@ fn params(
     }
 }
 
-/// Waits for both upgrades, then spawns the relay as a task of its own, sized for its pair of
-/// stream types (one future for all four pairs would be as large as the largest).
-async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, params: TunnelParams) {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
-        Ok(both) => both,
+/// The tunnel's one task: takes the client's stream back once hyper has sent the 101, then runs the
+/// relay in place. Its four variants (plain or TLS on each leg) share the future's storage, and the
+/// TLS streams are boxed, so every tunnel's task is about the size of a plain one.
+async fn tunnel(client: OnUpgrade, upstream: Upstream, params: TunnelParams) {
+    let client = match client.await {
+        Ok(client) => client,
         Err(e) => {
             tracing::debug!(error = %e, "upgrade did not complete");
             return;
         }
     };
-    let (Some(client), Some(upstream)) = (ClientIo::from(client), UpstreamIo::from(upstream))
-    else {
+    let Some(client) = ClientIo::from(client) else {
         tracing::error!("upgraded connection of an unexpected type");
         return;
     };
-    // One monomorphized relay per combination of plain and TLS legs, each spawned as a task of
-    // its own, sized for its pair of streams rather than for the largest of the four.
-    let _detached = match (client, upstream) {
-        (ClientIo::Tcp(c, cp), UpstreamIo::Tcp(u, up)) => {
-            tokio::spawn(relay::run(c, cp, u, up, params))
-        }
-        (ClientIo::Tcp(c, cp), UpstreamIo::Tls(u, up)) => {
-            tokio::spawn(relay::run(c, cp, u, up, params))
-        }
-        (ClientIo::Tls(c, cp), UpstreamIo::Tcp(u, up)) => {
-            tokio::spawn(relay::run(c, cp, u, up, params))
-        }
-        (ClientIo::Tls(c, cp), UpstreamIo::Tls(u, up)) => {
-            tokio::spawn(relay::run(c, cp, u, up, params))
-        }
-    };
+    let Upstream { io, rest } = upstream;
+    match (client, io) {
+        (ClientIo::Tcp(c, cp), UpstreamStream::Tcp(u)) => relay::run(c, cp, u, rest, params).await,
+        (ClientIo::Tcp(c, cp), UpstreamStream::Tls(u)) => relay::run(c, cp, u, rest, params).await,
+        (ClientIo::Tls(c, cp), UpstreamStream::Tcp(u)) => relay::run(c, cp, u, rest, params).await,
+        (ClientIo::Tls(c, cp), UpstreamStream::Tls(u)) => relay::run(c, cp, u, rest, params).await,
+    }
 }
 
 /// The client's stream back from hyper, with any bytes it had read past the HTTP head.
@@ -320,23 +292,6 @@ impl ClientIo {
             Err(upgraded) => take::<tokio_rustls::server::TlsStream<TcpStream>>(upgraded)
                 .ok()
                 .map(|(io, read)| ClientIo::Tls(Box::new(io), read)),
-        }
-    }
-}
-
-/// The upstream's stream back from hyper's client connection.
-enum UpstreamIo {
-    Tcp(TcpStream, Bytes),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>, Bytes),
-}
-
-impl UpstreamIo {
-    fn from(upgraded: Upgraded) -> Option<Self> {
-        match take::<TcpStream>(upgraded) {
-            Ok((io, read)) => Some(UpstreamIo::Tcp(io, read)),
-            Err(upgraded) => take::<Box<tokio_rustls::client::TlsStream<TcpStream>>>(upgraded)
-                .ok()
-                .map(|(io, read)| UpstreamIo::Tls(io, read)),
         }
     }
 }

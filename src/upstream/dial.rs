@@ -2,9 +2,13 @@
 //! (its CA, client certificate and `server_name`). Shared by tunnels and the active health check so
 //! that a probe reaches the backend exactly as traffic does.
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -14,6 +18,48 @@ use super::ConnectError;
 pub enum UpstreamStream {
     Tcp(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// Read and written through only for the upgrade request and a refusal's body; a tunnel takes the
+/// stream out of the enum first.
+impl AsyncRead for UpstreamStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(io) => Pin::new(io).poll_read(cx, buf),
+            UpstreamStream::Tls(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpstreamStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(io) => Pin::new(io).poll_write(cx, buf),
+            UpstreamStream::Tls(io) => Pin::new(io).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(io) => Pin::new(io).poll_flush(cx),
+            UpstreamStream::Tls(io) => Pin::new(io).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Tcp(io) => Pin::new(io).poll_shutdown(cx),
+            UpstreamStream::Tls(io) => Pin::new(io).poll_shutdown(cx),
+        }
+    }
 }
 
 pub struct Dialer {

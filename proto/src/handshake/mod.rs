@@ -17,7 +17,7 @@ mod response;
 
 pub use grammar::is_token;
 pub use request::{is_websocket_upgrade, prepare_backend_headers, validate_request};
-pub use response::{client_response_headers, validate_response};
+pub use response::{add_client_response_headers, validate_response};
 
 pub const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const SEC_KEY: &str = "sec-websocket-key";
@@ -60,6 +60,8 @@ pub struct ClientOffer {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Negotiated {
+    /// The upstream's `Sec-WebSocket-Accept`, checked against the client's key: the client gets it.
+    pub accept: HeaderValue,
     pub protocol: Option<String>,
     /// permessage-deflate as agreed, and the header element to pass on to the client.
     pub deflate: Option<(deflate::Agreed, String)>,

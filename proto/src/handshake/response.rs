@@ -19,10 +19,11 @@ pub fn validate_response(
     }
     let mut accepts = headers.get_all(SEC_ACCEPT).iter();
     let expected = accept_key(offer.key.as_bytes());
-    match (accepts.next(), accepts.next()) {
-        (Some(accept), None) if accept.as_bytes() == expected.as_bytes() => {}
+    // The one computation of the accept value per session: the client's 101 reuses the checked one.
+    let accept = match (accepts.next(), accepts.next()) {
+        (Some(accept), None) if accept.as_bytes() == expected.as_bytes() => accept.clone(),
         _ => return Err(HandshakeError::BadAccept),
-    }
+    };
     let mut protocols = headers.get_all(SEC_PROTOCOL).iter();
     let protocol = match (protocols.next(), protocols.next()) {
         (None, _) => None,
@@ -50,17 +51,19 @@ pub fn validate_response(
         }
         _ => return Err(HandshakeError::BadExtension(elements.join(", "))),
     };
-    Ok(Negotiated { protocol, deflate })
+    Ok(Negotiated {
+        accept,
+        protocol,
+        deflate,
+    })
 }
 
-/// The upgrade headers of wsgate's own 101 to the client.
-pub fn client_response_headers(offer: &ClientOffer, negotiated: &Negotiated) -> HeaderMap {
-    let mut headers = HeaderMap::new();
+/// Sets the upgrade headers of wsgate's own 101 to the client in `headers` (the upstream's end-to-end
+/// headers, whose own `Sec-WebSocket-*` were removed).
+pub fn add_client_response_headers(headers: &mut HeaderMap, negotiated: &Negotiated) {
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(accept) = HeaderValue::from_str(&accept_key(offer.key.as_bytes())) {
-        headers.insert(SEC_ACCEPT, accept);
-    }
+    headers.insert(SEC_ACCEPT, negotiated.accept.clone());
     if let Some(protocol) = &negotiated.protocol {
         if let Ok(value) = HeaderValue::from_str(protocol) {
             headers.insert(SEC_PROTOCOL, value);
@@ -71,5 +74,4 @@ pub fn client_response_headers(offer: &ClientOffer, negotiated: &Negotiated) -> 
             headers.insert(SEC_EXTENSIONS, value);
         }
     }
-    headers
 }

@@ -245,6 +245,7 @@ fn upstream_responses() {
     assert_eq!(
         validate_response(&response(&[]), &o),
         Ok(Negotiated {
+            accept: HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
             protocol: None,
             deflate: None
         })
@@ -252,6 +253,7 @@ fn upstream_responses() {
     assert_eq!(
         validate_response(&response(&[("sec-websocket-protocol", "chat.v1")]), &o),
         Ok(Negotiated {
+            accept: HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
             protocol: Some("chat.v1".into()),
             deflate: None
         })
@@ -313,9 +315,11 @@ fn upstream_responses() {
 
 #[test]
 fn client_response() {
-    let headers = client_response_headers(
-        &offer(&["chat.v1"]),
+    let mut headers = HeaderMap::new();
+    add_client_response_headers(
+        &mut headers,
         &Negotiated {
+            accept: HeaderValue::from_static("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
             protocol: Some("chat.v1".into()),
             deflate: None,
         },
@@ -361,7 +365,8 @@ fn deflate_negotiation_when_the_route_allows_it() {
     assert!(agreed.server_no_context_takeover);
     assert_eq!(agreed.client_max_window_bits, Some(10));
     assert_eq!(element, answer);
-    let to_client = client_response_headers(&offer, &negotiated);
+    let mut to_client = HeaderMap::new();
+    add_client_response_headers(&mut to_client, &negotiated);
     assert_eq!(to_client["sec-websocket-extensions"], answer);
 
     for bad in [
