@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
 cargo build --release --locked -q -p wsgate -p wsgate-bench
+# WSGATE=path compares another build (a baseline) under the same load.
+WSGATE=${WSGATE:-target/release/wsgate}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -29,7 +31,7 @@ upstreams: { echo: { endpoints: ["127.0.0.1:$ECHO"] } }
 routes: [{ name: echo, match: { path_prefix: "/" }, upstream: echo }]
 YAML
   RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$1" \
-    target/release/wsgate --config "$WORK/wsgate.yaml" >"$WORK/wsgate.log" 2>&1 &
+    "$WSGATE" --threads 1 --config "$WORK/wsgate.yaml" >"$WORK/wsgate.log" 2>&1 &
   local pid=$!
   wait_port "$port"
   local line

@@ -2,7 +2,7 @@
 //! extension lists, and `host[:port]` (RFC 9110 §7.2). The handshake rules read headers with it;
 //! the config checks validate names and addresses with the same functions.
 
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderName};
 
 use super::SEC_EXTENSIONS;
 
@@ -25,7 +25,7 @@ pub fn is_token(s: &str) -> bool {
 }
 
 /// A comma-separated list of tokens over every header line; `None` when an element is malformed.
-pub(super) fn token_list(headers: &HeaderMap, name: &str) -> Option<Vec<String>> {
+pub(super) fn token_list(headers: &HeaderMap, name: HeaderName) -> Option<Vec<String>> {
     let mut out = Vec::new();
     for value in headers.get_all(name).iter() {
         for element in value.to_str().ok()?.split(',') {

@@ -5,7 +5,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 use sha1::{Digest, Sha1};
 
@@ -20,11 +20,12 @@ pub use request::{is_websocket_upgrade, prepare_backend_headers, validate_reques
 pub use response::{add_client_response_headers, validate_response};
 
 pub const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-const SEC_KEY: &str = "sec-websocket-key";
-const SEC_VERSION: &str = "sec-websocket-version";
-const SEC_PROTOCOL: &str = "sec-websocket-protocol";
-const SEC_EXTENSIONS: &str = "sec-websocket-extensions";
-const SEC_ACCEPT: &str = "sec-websocket-accept";
+// `HeaderName`s, not strings: a lookup by a string parses and hashes the name every time.
+const SEC_KEY: HeaderName = header::SEC_WEBSOCKET_KEY;
+const SEC_VERSION: HeaderName = header::SEC_WEBSOCKET_VERSION;
+const SEC_PROTOCOL: HeaderName = header::SEC_WEBSOCKET_PROTOCOL;
+const SEC_EXTENSIONS: HeaderName = header::SEC_WEBSOCKET_EXTENSIONS;
+const SEC_ACCEPT: HeaderName = header::SEC_WEBSOCKET_ACCEPT;
 
 /// base64(SHA-1(key + GUID)), RFC 6455 §4.2.2.
 pub fn accept_key(key: &[u8]) -> String {

@@ -63,7 +63,7 @@ fn check_upgrade_head(method: &Method, headers: &HeaderMap) -> Result<(), Handsh
         return Err(HandshakeError::MethodNotGet(method.to_string()));
     }
     for (name, label) in [
-        (header::UPGRADE.as_str(), "Upgrade"),
+        (header::UPGRADE, "Upgrade"),
         (SEC_KEY, "Sec-WebSocket-Key"),
         (SEC_VERSION, "Sec-WebSocket-Version"),
     ] {
