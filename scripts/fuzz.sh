@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-targets=(tracker utf8 close handshake proxy_header)
+targets=(tracker utf8 close handshake proxy_header response_head)
 # -s none: no sanitizer, which works on the stable toolchain; the targets assert their own invariants.
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -s none -O

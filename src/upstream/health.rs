@@ -1,12 +1,14 @@
 //! Active health checks: `GET path` on every endpoint each interval over a fresh connection made as
 //! tunnels make theirs (TLS with the upstream's settings when it has `tls:`); a 2xx or 3xx final
-//! status within the timeout marks it up, anything else down. The head parser is pure.
+//! status within the timeout marks it up, anything else down. Heads are parsed by the protocol
+//! core's `head::parse_response`.
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use wsgate_proto::head::{parse_response, HeadError, HeadLimits};
 
 use super::dial::{Dialer, UpstreamStream};
 use super::endpoint::Endpoint;
@@ -32,14 +34,6 @@ pub enum ProbeError {
     Head(#[from] HeadError),
     #[error("status {0}")]
     Status(u16),
-}
-
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum HeadError {
-    #[error("malformed response head: {0}")]
-    Malformed(httparse::Error),
-    #[error("response head longer than {MAX_HEAD} bytes")]
-    TooLong,
 }
 
 /// Runs until the task is aborted (when its upstream is dropped).
@@ -108,7 +102,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             return Ok(status);
         }
         if filled == buf.len() {
-            return Err(HeadError::TooLong.into());
+            return Err(HeadError::TooLarge { limit: MAX_HEAD }.into());
         }
         let n = io.read(&mut buf[filled..]).await?;
         if n == 0 {
@@ -119,25 +113,31 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// The final status in `bytes`, the start of a response: `Ok(None)` while the head is incomplete
-/// (and shorter than `MAX_HEAD`). Interim 1xx heads before it are skipped (RFC 9110 §15.2); 101 is
-/// final, and a failure, since a probe asks for no upgrade.
+/// (and shorter than `MAX_HEAD`). Interim 1xx heads before it are skipped (RFC 9110 §15.2) and count
+/// against the same `MAX_HEAD`; 101 is final, and a failure, since a probe asks for no upgrade.
 pub fn parse_head(mut bytes: &[u8]) -> Result<Option<u16>, HeadError> {
-    let total = bytes.len();
+    let mut budget = MAX_HEAD;
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        match response.parse(bytes).map_err(HeadError::Malformed)? {
-            httparse::Status::Complete(len) => {
-                let status = response.code.unwrap_or(0);
-                if (100..200).contains(&status) && status != 101 {
-                    bytes = &bytes[len..];
-                    continue;
-                }
-                return Ok(Some(status));
-            }
-            httparse::Status::Partial if total >= MAX_HEAD => return Err(HeadError::TooLong),
-            httparse::Status::Partial => return Ok(None),
+        let limits = HeadLimits {
+            max_head_bytes: budget,
+            max_headers: MAX_HEADERS,
+        };
+        let Some(head) = parse_response(bytes, limits).map_err(total_limit)? else {
+            return Ok(None);
+        };
+        if !head.is_interim() {
+            return Ok(Some(head.status.as_u16()));
         }
+        bytes = &bytes[head.len..];
+        budget -= head.len;
+    }
+}
+
+/// A later head's bound is what the earlier ones left of `MAX_HEAD`: report the whole bound.
+fn total_limit(error: HeadError) -> HeadError {
+    match error {
+        HeadError::TooLarge { .. } => HeadError::TooLarge { limit: MAX_HEAD },
+        other => other,
     }
 }
 
@@ -203,6 +203,10 @@ mod tests {
                 parse_head(bytes)
             );
         }
+        assert_eq!(
+            parse_head(b"HTTP/2.0 200 OK\r\n\r\n"),
+            Err(HeadError::UnsupportedVersion)
+        );
     }
 
     #[test]
@@ -211,7 +215,15 @@ mod tests {
         head.resize(MAX_HEAD - 1, b'a');
         assert_eq!(parse_head(&head), Ok(None));
         head.push(b'a');
-        assert_eq!(parse_head(&head), Err(HeadError::TooLong));
+        let too_long = Err(HeadError::TooLarge { limit: MAX_HEAD });
+        assert_eq!(parse_head(&head), too_long);
+        // Interim heads count against the same bound.
+        let interim = b"HTTP/1.1 100 Continue\r\n\r\n";
+        let mut after_interim = [&interim[..], b"HTTP/1.1 200 OK\r\nX-Pad: "].concat();
+        after_interim.resize(MAX_HEAD - 1, b'a');
+        assert_eq!(parse_head(&after_interim), Ok(None));
+        after_interim.push(b'a');
+        assert_eq!(parse_head(&after_interim), too_long);
         // More header lines than a probe accepts.
         let mut many = b"HTTP/1.1 200 OK\r\n".to_vec();
         for i in 0..=MAX_HEADERS {
@@ -220,7 +232,7 @@ mod tests {
         many.extend_from_slice(b"\r\n");
         assert_eq!(
             parse_head(&many),
-            Err(HeadError::Malformed(httparse::Error::TooManyHeaders))
+            Err(HeadError::TooManyHeaders { limit: MAX_HEADERS })
         );
     }
 
@@ -250,7 +262,10 @@ mod tests {
         long.resize(MAX_HEAD * 4, b'a');
         let too_long = exchange_with(long).await;
         assert!(
-            matches!(too_long, Err(ProbeError::Head(HeadError::TooLong))),
+            matches!(
+                too_long,
+                Err(ProbeError::Head(HeadError::TooLarge { limit: MAX_HEAD }))
+            ),
             "{too_long:?}"
         );
     }
