@@ -70,7 +70,11 @@ where
     let mut buf = BytesMut::with_capacity(HEAD_BUFFER);
     let mut interim = 0;
     loop {
-        if let Some(head) = parse_response(&buf, LIMITS).map_err(LegError::Head)? {
+        let parsed = match buf.is_empty() {
+            true => None,
+            false => parse_response(&buf, LIMITS).map_err(LegError::Head)?,
+        };
+        if let Some(head) = parsed {
             buf.advance(head.len);
             if head.is_interim() {
                 interim += 1;

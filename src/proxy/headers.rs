@@ -5,32 +5,47 @@ use std::net::SocketAddr;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Hop-by-hop headers (RFC 9110 §7.6.1), as `HeaderName`s: removing by a string would parse and
+/// hash the name on every request.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("proxy-connection"),
+    HeaderName::from_static("keep-alive"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
     // RFC 7540 §3.2: h2c upgrades are never passed through.
-    "http2-settings",
+    HeaderName::from_static("http2-settings"),
 ];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Removes the hop-by-hop headers and every header the `Connection` header names (RFC 9110 §7.6.1).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
+    // Allocated only when `Connection` names a header beyond the usual tokens.
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',').map(str::trim) {
+            if token.eq_ignore_ascii_case("upgrade")
+                || token.eq_ignore_ascii_case("keep-alive")
+                || token.eq_ignore_ascii_case("close")
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
+        }
+    }
     for name in named {
         headers.remove(name);
     }
     for name in HOP_BY_HOP {
-        headers.remove(*name);
+        headers.remove(name);
     }
 }
 
@@ -43,27 +58,28 @@ pub fn add_forwarded(
     proto: &'static str,
     trusted: &[IpNet],
 ) {
-    let ip = peer.ip().to_string();
+    use std::fmt::Write as _;
     let keep = trusted.is_empty() || trusted.iter().any(|net| net.contains(&peer.ip()));
-    let previous = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let xff = if keep && !previous.is_empty() {
-        format!("{previous}, {ip}")
-    } else {
-        ip
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
+    let mut xff = String::new();
+    if keep {
+        let previous = headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        for value in previous {
+            xff.push_str(value);
+            xff.push_str(", ");
+        }
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
+    let _ = write!(xff, "{}", peer.ip());
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff)) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(host) = headers.get(header::HOST).cloned() {
-        headers.insert("x-forwarded-host", host);
+        headers.insert(X_FORWARDED_HOST, host);
     }
 }
 

@@ -61,6 +61,9 @@ pub enum BodyKind {
     UntilClose,
 }
 
+/// Fields parsed without an allocation (`HeadLimits::default()` allows 100).
+const STACK_FIELDS: usize = 100;
+
 /// Parses the response head at the start of `buf`. `Ok(None)`: not complete yet (and `buf` is still
 /// under `max_head_bytes`). `Err(TooLarge)` as soon as `buf.len() >= max_head_bytes` without a complete
 /// head. Bytes after the head are not looked at.
@@ -68,8 +71,16 @@ pub fn parse_response(buf: &[u8], limits: HeadLimits) -> Result<Option<ResponseH
     // Only the first max_head_bytes are parsed, so the answer never depends on bytes past the bound.
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
     let max_headers = limits.max_headers.min(FIELDS_CAP);
-    let mut fields = vec![httparse::EMPTY_HEADER; max_headers];
-    let mut response = httparse::Response::new(&mut fields);
+    // On the stack for the usual limits: this runs once or twice per upgrade.
+    let mut stack = [httparse::EMPTY_HEADER; STACK_FIELDS];
+    let mut heap = Vec::new();
+    let fields = if max_headers <= STACK_FIELDS {
+        &mut stack[..max_headers]
+    } else {
+        heap.resize(max_headers, httparse::EMPTY_HEADER);
+        &mut heap[..]
+    };
+    let mut response = httparse::Response::new(fields);
     let len = match response.parse(window) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
