@@ -2,6 +2,7 @@
 //! ends, and when the tunnel ends. None touches a socket or waits on real time.
 
 mod close;
+mod sizes;
 mod timers;
 mod violations;
 mod writes;
