@@ -25,6 +25,12 @@ pub trait Leg: AsyncWrite + Unpin + Send {
     /// Makes the connection's close a reset (TCP only; a TLS leg just closes).
     fn reset_on_close(&mut self) {}
 
+    /// Bytes written are held back until a flush (a TLS session's records that its socket
+    /// could not take yet).
+    fn holds_written(&self) -> bool {
+        false
+    }
+
     /// The pump writing toward this leg has ended. A plain leg sends its FIN now, as the write
     /// half that pump used to own did when it was dropped; the rest just close with the tunnel.
     fn end_writes(&mut self) {}
@@ -64,7 +70,25 @@ pub struct TlsLeg<S> {
     error: Option<io::Error>,
 }
 
-impl<S: AsyncBufRead + AsyncWrite + Unpin + Send> Leg for TlsLeg<S> {
+/// What a TLS leg asks its session.
+pub trait TlsSession {
+    /// Encrypted bytes wait to be written to the socket.
+    fn wants_write(&self) -> bool;
+}
+
+impl<IO> TlsSession for Box<tokio_rustls::server::TlsStream<IO>> {
+    fn wants_write(&self) -> bool {
+        self.get_ref().1.wants_write()
+    }
+}
+
+impl<IO> TlsSession for Box<tokio_rustls::client::TlsStream<IO>> {
+    fn wants_write(&self) -> bool {
+        self.get_ref().1.wants_write()
+    }
+}
+
+impl<S: AsyncBufRead + AsyncWrite + TlsSession + Unpin + Send> Leg for TlsLeg<S> {
     fn poll_read_into(
         &mut self,
         cx: &mut Context<'_>,
@@ -101,6 +125,10 @@ impl<S: AsyncBufRead + AsyncWrite + Unpin + Send> Leg for TlsLeg<S> {
             buf.release_if_empty();
         }
         Poll::Ready(Ok(read))
+    }
+
+    fn holds_written(&self) -> bool {
+        self.io.wants_write()
     }
 }
 

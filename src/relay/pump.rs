@@ -49,8 +49,6 @@ pub(super) struct Pump<'a> {
     /// Armed while a write waits on a full socket; kept for reuse.
     stall: Option<Pin<Box<Sleep>>>,
     stalled: bool,
-    /// Bytes were written since `dst` was last flushed (a TLS session may hold some back).
-    unflushed: bool,
     /// `dst` must still be shut down.
     shutdown_pending: bool,
     /// What the rest of the tunnel asks us to write to `dst`.
@@ -150,7 +148,6 @@ impl<'a> Pump<'a> {
             control: None,
             stall: None,
             stalled: false,
-            unflushed: false,
             shutdown_pending: false,
             inbox: shared.toward(other(sender)),
             inbox_closed: false,
@@ -212,18 +209,13 @@ impl<'a> Pump<'a> {
                 }
             }
             if self.shutdown_pending {
-                // A shutdown flushes first.
                 let _ = ready!(Pin::new(&mut *dst).poll_shutdown(cx));
                 self.shutdown_pending = false;
-                self.unflushed = false;
             }
-            if self.unflushed {
-                // Everything written goes out before we wait for more, or it could wait forever.
-                if !self.dst_done {
-                    let flushed = ready!(self.poll_flush_dst(cx, dst));
-                    self.after_write(dst, flushed);
-                }
-                self.unflushed = false;
+            if !self.dst_done && dst.holds_written() {
+                // Nothing else would send what `dst` kept back before we wait for more.
+                let flushed = ready!(self.poll_flush_dst(cx, dst));
+                self.after_write(dst, flushed);
             }
             if self.unwalked {
                 self.walk();
@@ -443,15 +435,10 @@ impl<'a> Pump<'a> {
             let timeout = self.write_timeout;
             let stall = (&mut self.stall, &mut self.stalled);
             match ready!(poll_write(dst, cx, bytes, stall, timeout)) {
-                Ok(n) => {
-                    self.unflushed = true;
-                    match from {
-                        Source::Out => self.out.start += n,
-                        Source::Control => {
-                            self.control.as_deref_mut().map_or((), |c| c.written += n)
-                        }
-                    }
-                }
+                Ok(n) => match from {
+                    Source::Out => self.out.start += n,
+                    Source::Control => self.control.as_deref_mut().map_or((), |c| c.written += n),
+                },
                 Err(written) => break written,
             }
         };

@@ -11,6 +11,9 @@ use super::super::{run, TunnelParams};
 type ServerTls = Box<tokio_rustls::server::TlsStream<TcpStream>>;
 type ClientTls = Box<tokio_rustls::client::TlsStream<TcpStream>>;
 
+/// A bound with a little headroom over what was measured, to catch a change that grows it.
+const MAX_FUTURE: usize = 2_432;
+
 /// The size of what `f` returns, without calling it.
 fn returned_size<A, B, F: Future>(_f: impl FnOnce(A, B, TunnelParams) -> F) -> usize {
     std::mem::size_of::<F>()
@@ -38,6 +41,7 @@ fn relay_futures_stay_small() {
     ];
     for (pair, size) in sizes {
         println!("relay future {pair}: {size} bytes");
-        assert!(size <= 65536, "{pair}: {size} bytes");
+        // Release builds measured 2,208-2,288 bytes, debug builds a little more.
+        assert!(size <= MAX_FUTURE, "{pair}: {size} bytes");
     }
 }
