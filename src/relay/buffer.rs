@@ -1,7 +1,6 @@
 //! A pump's read buffer, held only while data flows: taken from a per-thread pool when the socket
-//! has bytes, given back once everything read has been forwarded. An idle plain-TCP leg holds none
-//! (a TLS leg must read to know, so its pump keeps one: io.rs), and a busy one costs no allocation
-//! per read.
+//! has bytes, given back once everything read has been forwarded. An idle leg holds none (io.rs),
+//! and a busy one costs no allocation per read.
 
 use std::cell::RefCell;
 
@@ -46,6 +45,11 @@ impl ReadBuffer {
 
     pub(super) fn filled(&self) -> usize {
         self.filled
+    }
+
+    /// How much `spare()` will offer, without taking a buffer.
+    pub(super) fn spare_len(&self) -> usize {
+        self.capacity() - self.filled
     }
 
     /// Room to read into, taking a buffer from the pool first if none is held.
@@ -103,11 +107,15 @@ impl Drop for ReadBuffer {
 }
 
 fn take() -> Box<[u8]> {
+    #[cfg(test)]
+    HELD.set(HELD.get() + 1);
     POOL.with_borrow_mut(Vec::pop)
         .unwrap_or_else(|| vec![0; BUFFER_SIZE].into_boxed_slice())
 }
 
 fn give(bytes: Box<[u8]>) {
+    #[cfg(test)]
+    HELD.set(HELD.get() - usize::from(bytes.len() == BUFFER_SIZE));
     // A buffer grown for a large prefix is not pooled.
     if bytes.len() == BUFFER_SIZE {
         POOL.with_borrow_mut(|pool| {
@@ -116,6 +124,19 @@ fn give(bytes: Box<[u8]>) {
             }
         });
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Pool buffers out on this thread (taken, not given back).
+    static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many pool buffers the tunnels on this thread hold (a current-thread test runtime runs all
+/// of its tunnels here).
+#[cfg(test)]
+pub(super) fn held_on_this_thread() -> usize {
+    HELD.get()
 }
 
 #[cfg(test)]

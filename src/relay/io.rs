@@ -1,74 +1,174 @@
-//! The byte streams a tunnel runs over: plain TCP (split into owned halves, lock-free) or TLS on
-//! either leg (split with `tokio::io::split`, since one TLS session serves both directions).
+//! The byte streams a tunnel runs over. Each leg is one stream, owned by the tunnel and lent to
+//! whichever pump reads or writes it: both pumps run in the tunnel's one task, so a TLS session
+//! serves both directions without a lock, and a plain one without splitting.
 
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::buffer::ReadBuffer;
 
-/// The writing half of a tunnel leg.
-pub trait TunnelWrite: AsyncWrite + Unpin + Send {
+/// One leg of a tunnel: read by the pump from this side, written by the pump toward it.
+pub trait Leg: AsyncWrite + Unpin + Send {
+    /// Reads into `buf`, taking its memory only once there is something to read, so an idle
+    /// leg holds no read buffer.
+    fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuffer,
+    ) -> Poll<io::Result<usize>>;
+
     /// Makes the connection's close a reset (TCP only; a TLS leg just closes).
     fn reset_on_close(&mut self) {}
+
+    /// Bytes written are held back until a flush (a TLS session's records that its socket
+    /// could not take yet).
+    fn holds_written(&self) -> bool {
+        false
+    }
+
+    /// The pump writing toward this leg has ended. A plain leg sends its FIN now, as the write
+    /// half that pump used to own did when it was dropped; the rest just close with the tunnel.
+    fn end_writes(&mut self) {}
 }
 
-impl TunnelWrite for OwnedWriteHalf {
+impl Leg for TcpStream {
+    fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuffer,
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_read_ready(cx))?;
+        // Through `poll_read`, not `try_read`: a short read then marks the socket drained, which
+        // saves the recv that would only say EAGAIN.
+        poll_read_via(self, cx, buf)
+    }
+
     fn reset_on_close(&mut self) {
         // A zero linger makes the close an RST; it does not block, unlike a positive linger.
         #[allow(deprecated)]
-        let _ = self.as_ref().set_linger(Some(Duration::ZERO));
+        let _ = self.set_linger(Some(Duration::ZERO));
+    }
+
+    fn end_writes(&mut self) {
+        // A TCP stream's shutdown is one `shutdown(2)` and never pending, so no waker is needed.
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = Pin::new(self).poll_shutdown(&mut cx);
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Send> TunnelWrite for WriteHalf<T> {}
+/// A TLS stream as a leg: read through rustls's own plaintext buffer, so a read buffer is taken
+/// only once a record has been decrypted.
+pub struct TlsLeg<S> {
+    io: S,
+    /// A read error met after some bytes were read: returned by the next read (as tokio-rustls's
+    /// own `poll_read` does).
+    error: Option<io::Error>,
+}
 
-/// The reading half of a tunnel leg.
-pub trait TunnelRead: AsyncRead + Unpin + Send + Sized {
-    /// Reads into `buf`, taking its memory only once there is something to read where the
-    /// transport can tell (plain TCP); a TLS leg must read to know, so it holds its buffer.
+/// What a TLS leg asks its session.
+pub trait TlsSession {
+    /// Encrypted bytes wait to be written to the socket.
+    fn wants_write(&self) -> bool;
+}
+
+impl<IO> TlsSession for Box<tokio_rustls::server::TlsStream<IO>> {
+    fn wants_write(&self) -> bool {
+        self.get_ref().1.wants_write()
+    }
+}
+
+impl<IO> TlsSession for Box<tokio_rustls::client::TlsStream<IO>> {
+    fn wants_write(&self) -> bool {
+        self.get_ref().1.wants_write()
+    }
+}
+
+impl<S: AsyncBufRead + AsyncWrite + TlsSession + Unpin + Send> Leg for TlsLeg<S> {
     fn poll_read_into(
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut ReadBuffer,
     ) -> Poll<io::Result<usize>> {
-        let mut spare = ReadBuf::new(buf.spare());
-        let read = ready!(Pin::new(&mut *self).poll_read(cx, &mut spare));
-        let read = read.map(|()| spare.filled().len());
-        Poll::Ready(finish_read(buf, read))
+        if let Some(error) = self.error.take() {
+            return Poll::Ready(finish_read(buf, Err(error)));
+        }
+        let mut read = 0;
+        while buf.spare_len() > 0 {
+            let chunk = match Pin::new(&mut self.io).poll_fill_buf(cx) {
+                Poll::Ready(Ok(chunk)) => chunk,
+                Poll::Ready(Err(error)) if read > 0 => {
+                    self.error = Some(error);
+                    break;
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(finish_read(buf, Err(error))),
+                Poll::Pending if read > 0 => break,
+                // Nothing decrypted yet: no buffer was taken.
+                Poll::Pending => return Poll::Pending,
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            let spare = buf.spare();
+            let n = chunk.len().min(spare.len());
+            spare[..n].copy_from_slice(&chunk[..n]);
+            Pin::new(&mut self.io).consume(n);
+            buf.advance(n);
+            read += n;
+        }
+        if read == 0 {
+            // The end of the stream.
+            buf.release_if_empty();
+        }
+        Poll::Ready(Ok(read))
+    }
+
+    fn holds_written(&self) -> bool {
+        self.io.wants_write()
     }
 }
 
-impl TunnelRead for OwnedReadHalf {
-    fn poll_read_into(
-        &mut self,
+impl<S: AsyncWrite + Unpin> AsyncWrite for TlsLeg<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: &mut ReadBuffer,
+        bytes: &[u8],
     ) -> Poll<io::Result<usize>> {
-        ready!(self.as_ref().poll_read_ready(cx))?;
-        // Through `poll_read`, not `try_read`: a short read then marks the socket drained, which
-        // saves the recv that would only say EAGAIN.
-        let mut spare = ReadBuf::new(buf.spare());
-        match Pin::new(&mut *self).poll_read(cx, &mut spare) {
-            Poll::Ready(read) => {
-                let read = read.map(|()| spare.filled().len());
-                Poll::Ready(finish_read(buf, read))
-            }
-            // A spurious wakeup: the buffer goes back until data really arrives.
-            Poll::Pending => {
-                buf.release_if_empty();
-                Poll::Pending
-            }
+        Pin::new(&mut self.get_mut().io).poll_write(cx, bytes)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// Reads through `poll_read` into the buffer, which is taken for the call and given back if
+/// nothing came (a spurious wakeup, or a stream that cannot tell it has bytes without reading).
+pub(super) fn poll_read_via(
+    io: &mut (impl AsyncRead + Unpin),
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuffer,
+) -> Poll<io::Result<usize>> {
+    let mut spare = ReadBuf::new(buf.spare());
+    match Pin::new(io).poll_read(cx, &mut spare) {
+        Poll::Ready(read) => {
+            let read = read.map(|()| spare.filled().len());
+            Poll::Ready(finish_read(buf, read))
+        }
+        Poll::Pending => {
+            buf.release_if_empty();
+            Poll::Pending
         }
     }
 }
-
-impl<T: AsyncRead + AsyncWrite + Send> TunnelRead for ReadHalf<T> {}
 
 /// Counts what was read; at the end of the stream the buffer goes back at once, not when the
 /// tunnel ends, so a wave of closing tunnels takes no memory.
@@ -82,39 +182,41 @@ fn finish_read(buf: &mut ReadBuffer, read: io::Result<usize>) -> io::Result<usiz
 
 /// A connection a tunnel can run over.
 pub trait TunnelIo: Send + 'static {
-    type Read: TunnelRead;
-    type Write: TunnelWrite;
-    fn split(self) -> (Self::Read, Self::Write);
+    type Leg: Leg;
+    fn into_leg(self) -> Self::Leg;
 }
 
 impl TunnelIo for TcpStream {
-    type Read = tokio::net::tcp::OwnedReadHalf;
-    type Write = OwnedWriteHalf;
-    fn split(self) -> (Self::Read, Self::Write) {
-        self.into_split()
+    type Leg = TcpStream;
+    fn into_leg(self) -> Self::Leg {
+        self
     }
 }
 
-impl<T: TunnelIo> TunnelIo for Box<T> {
-    type Read = T::Read;
-    type Write = T::Write;
-    fn split(self) -> (Self::Read, Self::Write) {
-        (*self).split()
+/// Boxed, as the proxy hands them over: a TLS session is over a kilobyte, kept out of the
+/// tunnel's future.
+impl<IO> TunnelIo for Box<tokio_rustls::server::TlsStream<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Leg = TlsLeg<Self>;
+    fn into_leg(self) -> Self::Leg {
+        TlsLeg {
+            io: self,
+            error: None,
+        }
     }
 }
 
-impl TunnelIo for tokio_rustls::server::TlsStream<TcpStream> {
-    type Read = ReadHalf<Self>;
-    type Write = WriteHalf<Self>;
-    fn split(self) -> (Self::Read, Self::Write) {
-        tokio::io::split(self)
-    }
-}
-
-impl TunnelIo for tokio_rustls::client::TlsStream<TcpStream> {
-    type Read = ReadHalf<Self>;
-    type Write = WriteHalf<Self>;
-    fn split(self) -> (Self::Read, Self::Write) {
-        tokio::io::split(self)
+impl<IO> TunnelIo for Box<tokio_rustls::client::TlsStream<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Leg = TlsLeg<Self>;
+    fn into_leg(self) -> Self::Leg {
+        TlsLeg {
+            io: self,
+            error: None,
+        }
     }
 }

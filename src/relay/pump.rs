@@ -1,6 +1,6 @@
 //! One direction of a tunnel: reads its sender, feeds the tracker, writes validated runs to the
 //! receiver with one write each, and writes control frames asked for through its mailbox between
-//! frames.
+//! frames. It owns no stream: the tunnel lends it its sender and receiver at each poll.
 //!
 //! A hand-written state machine rather than an `async fn`: an idle tunnel is two of these plus a
 //! few timers (about 4 KiB of RSS in all: README "Performance"); written by hand, its size is the
@@ -17,7 +17,7 @@ use tokio::time::Sleep;
 
 use super::buffer::ReadBuffer;
 use super::control::ControlFrame;
-use super::io::{TunnelRead, TunnelWrite};
+use super::io::Leg;
 use super::mailbox::{Mail, Mailbox};
 use super::shared::{other, Closer, Shared};
 use crate::metrics::{DirectionMetrics, FrameTally, RouteMetrics};
@@ -30,10 +30,8 @@ use wsgate_proto::violation::{Violation, DATA_AFTER_CLOSE};
 /// direction, which is polled by the same task.
 const READS_PER_POLL: u32 = 16;
 
-pub(super) struct Pump<'a, R, W> {
+pub(super) struct Pump<'a> {
     sender: Sender,
-    src: R,
-    dst: W,
     tracker: Tracker,
     buf: ReadBuffer,
     /// Bytes of `buf` to write to `dst` before anything else happens.
@@ -130,13 +128,10 @@ enum Written {
     Stalled,
 }
 
-impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
-    #[allow(clippy::too_many_arguments)]
+impl<'a> Pump<'a> {
     pub(super) fn new(
         sender: Sender,
-        src: R,
         prefix: Bytes,
-        dst: W,
         limits: Limits,
         write_timeout: Duration,
         route: &'a RouteMetrics,
@@ -144,8 +139,6 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
     ) -> Self {
         let mut pump = Pump {
             sender,
-            src,
-            dst,
             tracker: Tracker::new(sender, limits),
             buf: ReadBuffer::with_prefix(&prefix),
             out: 0..0,
@@ -172,15 +165,21 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         pump
     }
 
-    /// Runs until the sender is done and nothing more can be written to the receiver.
-    fn poll_pump(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Runs until the sender (`src`) is done and nothing more can be written to the receiver
+    /// (`dst`).
+    pub(super) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &mut impl Leg,
+        dst: &mut impl Leg,
+    ) -> Poll<()> {
         let mut reads = 0;
         loop {
             // Everything the last walk let through goes out before anything else happens: no
             // read meanwhile, so a receiver that does not read stops its sender (backpressure).
             if !self.out.is_empty() {
-                let written = ready!(self.poll_write_from(cx, Source::Out));
-                self.after_write(written);
+                let written = ready!(self.poll_write_from(cx, dst, Source::Out));
+                self.after_write(dst, written);
             }
             if self.walked > 0 {
                 self.buf.consume(self.walked);
@@ -195,23 +194,28 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                         self.outbox.post_fin();
                     }
                 }
-                Then::Violation { mid_frame: true } => self.abort_dst(),
+                Then::Violation { mid_frame: true } => self.abort_dst(dst),
                 Then::Violation { mid_frame: false } => self.close_dst(away_code(self.sender)),
             }
             if self.control.as_ref().is_some_and(|c| c.pending) {
-                let written = ready!(self.poll_write_from(cx, Source::Control));
+                let written = ready!(self.poll_write_from(cx, dst, Source::Control));
                 let then_finish = self.control.as_mut().is_some_and(|c| {
                     c.pending = false;
                     c.then_finish
                 });
-                self.after_write(written);
+                self.after_write(dst, written);
                 if then_finish {
                     self.finish_dst();
                 }
             }
             if self.shutdown_pending {
-                let _ = ready!(Pin::new(&mut self.dst).poll_shutdown(cx));
+                let _ = ready!(Pin::new(&mut *dst).poll_shutdown(cx));
                 self.shutdown_pending = false;
+            }
+            if !self.dst_done && dst.holds_written() {
+                // Nothing else would send what `dst` kept back before we wait for more.
+                let flushed = ready!(self.poll_flush_dst(cx, dst));
+                self.after_write(dst, flushed);
             }
             if self.unwalked {
                 self.walk();
@@ -231,9 +235,9 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                 }
             }
             if !self.src_done {
-                if let Poll::Ready(read) = self.src.poll_read_into(cx, &mut self.buf) {
+                if let Poll::Ready(read) = src.poll_read_into(cx, &mut self.buf) {
                     match read {
-                        Ok(0) | Err(_) => self.on_src_end(),
+                        Ok(0) | Err(_) => self.on_src_end(dst),
                         Ok(_) => self.walk(),
                     }
                     reads += 1;
@@ -414,7 +418,12 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
 
     /// Writes what is pending from `from` until all of it is out, the socket is full, or the
     /// receiver is done; the one write path for forwarded runs and wsgate's own frames alike.
-    fn poll_write_from(&mut self, cx: &mut Context<'_>, from: Source) -> Poll<Written> {
+    fn poll_write_from(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut impl Leg,
+        from: Source,
+    ) -> Poll<Written> {
         let result = loop {
             let bytes = match from {
                 Source::Out => &self.buf.data()[self.out.clone()],
@@ -425,7 +434,7 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
             }
             let timeout = self.write_timeout;
             let stall = (&mut self.stall, &mut self.stalled);
-            match ready!(poll_write(&mut self.dst, cx, bytes, stall, timeout)) {
+            match ready!(poll_write(dst, cx, bytes, stall, timeout)) {
                 Ok(n) => match from {
                     Source::Out => self.out.start += n,
                     Source::Control => self.control.as_deref_mut().map_or((), |c| c.written += n),
@@ -439,7 +448,19 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
         Poll::Ready(result)
     }
 
-    fn after_write(&mut self, written: Written) {
+    /// Flushes `dst`, under the same write timeout as a write.
+    fn poll_flush_dst(&mut self, cx: &mut Context<'_>, dst: &mut impl Leg) -> Poll<Written> {
+        let stall = (&mut self.stall, &mut self.stalled);
+        let flushed = Pin::new(dst).poll_flush(cx);
+        Poll::Ready(
+            match ready!(watch_stall(flushed, cx, stall, self.write_timeout)) {
+                Ok(()) => Written::All,
+                Err(written) => written,
+            },
+        )
+    }
+
+    fn after_write(&mut self, dst: &mut impl Leg, written: Written) {
         match written {
             Written::All => {}
             Written::Broken => {
@@ -450,21 +471,21 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
                 self.shared.closed_by(Closer::Wsgate);
                 // The receiver stopped reading: cut it, and tell our sender it went away.
                 tracing::debug!(route = %self.route.route, receiver = ?other(self.sender), "write_timeout");
-                self.abort_dst();
+                self.abort_dst(dst);
                 self.outbox.post_close(away_code(other(self.sender)));
             }
         }
     }
 
     /// The sender closed its TCP connection (or it broke).
-    fn on_src_end(&mut self) {
+    fn on_src_end(&mut self, dst: &mut impl Leg) {
         self.src_done = true;
         self.shared.start_closing();
         if self.tracker.is_closed_or_failed() {
             // Its close frame (or our answer to its violation) already went out: pass the FIN on.
             self.finish_dst();
         } else if !self.tracker.at_frame_boundary() {
-            self.abort_dst();
+            self.abort_dst(dst);
         } else {
             // Gone without a close frame: the receiver still gets a proper one.
             self.close_dst(away_code(self.sender));
@@ -489,23 +510,15 @@ impl<'a, R: TunnelRead, W: TunnelWrite> Pump<'a, R, W> {
 
     /// A rule broke after part of a frame went out: no close frame can follow, so the receiver's
     /// connection is cut (RST when the socket is dropped).
-    fn abort_dst(&mut self) {
-        self.dst.reset_on_close();
+    fn abort_dst(&mut self, dst: &mut impl Leg) {
+        dst.reset_on_close();
         self.control = None;
         self.finish_dst();
         self.shared.cut();
     }
 }
 
-impl<R: TunnelRead, W: TunnelWrite> Future for Pump<'_, R, W> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.get_mut().poll_pump(cx)
-    }
-}
-
-impl<R, W> Drop for Pump<'_, R, W> {
+impl Drop for Pump<'_> {
     fn drop(&mut self) {
         self.outbox.hang_up();
     }
@@ -514,17 +527,31 @@ impl<R, W> Drop for Pump<'_, R, W> {
 /// Writes some of `bytes`. The timer is armed only when the socket buffer is full, and fires when
 /// nothing more could be written for `timeout` since.
 fn poll_write(
-    dst: &mut impl TunnelWrite,
+    dst: &mut impl Leg,
     cx: &mut Context<'_>,
     bytes: &[u8],
-    (stall, stalled): (&mut Option<Pin<Box<Sleep>>>, &mut bool),
+    stall: (&mut Option<Pin<Box<Sleep>>>, &mut bool),
     timeout: Duration,
 ) -> Poll<Result<usize, Written>> {
-    match Pin::new(dst).poll_write(cx, bytes) {
-        Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(Err(Written::Broken)),
-        Poll::Ready(Ok(n)) => {
+    let written = Pin::new(dst).poll_write(cx, bytes);
+    match ready!(watch_stall(written, cx, stall, timeout)) {
+        Ok(0) => Poll::Ready(Err(Written::Broken)),
+        written => Poll::Ready(written),
+    }
+}
+
+/// The outcome of a write or flush, with the stall timer armed while it is pending.
+fn watch_stall<T>(
+    polled: Poll<std::io::Result<T>>,
+    cx: &mut Context<'_>,
+    (stall, stalled): (&mut Option<Pin<Box<Sleep>>>, &mut bool),
+    timeout: Duration,
+) -> Poll<Result<T, Written>> {
+    match polled {
+        Poll::Ready(Err(_)) => Poll::Ready(Err(Written::Broken)),
+        Poll::Ready(Ok(done)) => {
             *stalled = false;
-            Poll::Ready(Ok(n))
+            Poll::Ready(Ok(done))
         }
         Poll::Pending => {
             let deadline = tokio::time::Instant::now() + timeout;

@@ -9,21 +9,20 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{
-    AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf, ReadHalf, WriteHalf,
-};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::io::{TunnelIo, TunnelWrite};
+use super::buffer::ReadBuffer;
+use super::io::{poll_read_via, Leg, TunnelIo};
 use super::{TunnelParams, CLOSE_GRACE};
 use crate::config::Keepalive;
 use crate::drain::DrainSignal;
 use crate::metrics::{Metrics, RouteMetrics};
 use wsgate_proto::tracker::Limits;
 
-/// The relay's end of one in-memory connection.
-pub(super) struct Leg {
+/// The relay's end of one in-memory connection: records a reset instead of making one.
+pub(super) struct TestLeg {
     io: Trickle,
     reset: Arc<AtomicBool>,
 }
@@ -92,48 +91,47 @@ impl AsyncWrite for Trickle {
     }
 }
 
-/// The writing half of a `Leg`: records a reset instead of making one.
-pub(super) struct LegWrite {
-    half: WriteHalf<Trickle>,
-    reset: Arc<AtomicBool>,
-}
-
-impl AsyncWrite for LegWrite {
+impl AsyncWrite for TestLeg {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().half).poll_write(cx, buf)
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().half).poll_flush(cx)
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().half).poll_shutdown(cx)
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
-impl TunnelWrite for LegWrite {
+impl Leg for TestLeg {
+    fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuffer,
+    ) -> Poll<io::Result<usize>> {
+        poll_read_via(&mut self.io, cx, buf)
+    }
+
     fn reset_on_close(&mut self) {
         self.reset.store(true, Ordering::SeqCst);
     }
 }
 
-impl TunnelIo for Leg {
-    type Read = ReadHalf<Trickle>;
-    type Write = LegWrite;
-    fn split(self) -> (Self::Read, Self::Write) {
-        let (read, half) = tokio::io::split(self.io);
-        let reset = self.reset;
-        (read, LegWrite { half, reset })
+impl TunnelIo for TestLeg {
+    type Leg = TestLeg;
+    fn into_leg(self) -> Self::Leg {
+        self
     }
 }
 
-/// A connection: the relay's `Leg` and the peer's end, with `buf` bytes of pipe each way.
-fn connection(buf: usize, chunk: Option<usize>) -> (Leg, DuplexStream, Arc<AtomicBool>) {
+/// A connection: the relay's `TestLeg` and the peer's end, with `buf` bytes of pipe each way.
+fn connection(buf: usize, chunk: Option<usize>) -> Ends<TestLeg, DuplexStream> {
     let (ours, peer) = tokio::io::duplex(buf);
     let reset = Arc::new(AtomicBool::new(false));
     let io = Trickle {
@@ -142,7 +140,7 @@ fn connection(buf: usize, chunk: Option<usize>) -> (Leg, DuplexStream, Arc<Atomi
         pend_read: false,
         pend_write: false,
     };
-    let leg = Leg {
+    let leg = TestLeg {
         io,
         reset: reset.clone(),
     };
@@ -196,10 +194,10 @@ impl Default for Setup {
     }
 }
 
-/// A running tunnel and the peers at both of its ends.
-pub(super) struct Tunnel {
-    pub client: DuplexStream,
-    pub upstream: DuplexStream,
+/// A running tunnel and the peers at both of its ends (in-memory pipes unless told otherwise).
+pub(super) struct Tunnel<CP = DuplexStream, UP = DuplexStream> {
+    pub client: CP,
+    pub upstream: UP,
     /// The relay reset the client's (upstream's) connection.
     pub client_reset: Arc<AtomicBool>,
     pub upstream_reset: Arc<AtomicBool>,
@@ -209,10 +207,24 @@ pub(super) struct Tunnel {
     task: JoinHandle<()>,
 }
 
+/// One leg of a test tunnel: the relay's end, the peer's end, and the flag of a reset by the relay.
+pub(super) type Ends<L, P> = (L, P, Arc<AtomicBool>);
+
 impl Tunnel {
     pub fn start(setup: Setup) -> Tunnel {
-        let (client_leg, client, client_reset) = connection(setup.client_pipe, setup.chunk);
-        let (upstream_leg, upstream, upstream_reset) = connection(setup.upstream_pipe, setup.chunk);
+        let client = connection(setup.client_pipe, setup.chunk);
+        let upstream = connection(setup.upstream_pipe, setup.chunk);
+        Tunnel::over(setup, client, upstream)
+    }
+}
+
+impl<CP, UP> Tunnel<CP, UP> {
+    /// Runs the relay over the given legs (the setup's pipes and chunk unused).
+    pub fn over<C: TunnelIo, U: TunnelIo>(
+        setup: Setup,
+        (client_leg, client, client_reset): Ends<C, CP>,
+        (upstream_leg, upstream, upstream_reset): Ends<U, UP>,
+    ) -> Self {
         let metrics = Metrics::new();
         let route = metrics.route("r");
         let params = TunnelParams {
@@ -235,7 +247,7 @@ impl Tunnel {
             Bytes::new(),
             params,
         ));
-        Tunnel {
+        Self {
             client,
             upstream,
             client_reset,
@@ -343,7 +355,7 @@ impl Frame {
     }
 }
 
-pub(super) async fn read_frame(io: &mut DuplexStream) -> Frame {
+pub(super) async fn read_frame(io: &mut (impl AsyncRead + Unpin)) -> Frame {
     let mut head = [0u8; 2];
     io.read_exact(&mut head).await.expect("a frame");
     let len = match head[1] & 0x7f {
@@ -372,19 +384,29 @@ pub(super) async fn read_frame(io: &mut DuplexStream) -> Frame {
 }
 
 /// Writes `bytes` into one peer's end and asserts that the other peer reads exactly them.
-pub(super) async fn relays(from: &mut DuplexStream, to: &mut DuplexStream, bytes: &[u8]) {
-    from.write_all(bytes).await.unwrap();
+pub(super) async fn relays(
+    from: &mut (impl AsyncWrite + Unpin),
+    to: &mut (impl AsyncRead + Unpin),
+    bytes: &[u8],
+) {
+    send(from, bytes).await;
     assert_eq!(read_bytes(to, bytes.len()).await, bytes);
 }
 
-pub(super) async fn read_bytes(io: &mut DuplexStream, n: usize) -> Vec<u8> {
+/// Writes all of `bytes` and flushes them (a TLS peer may hold some back until then).
+pub(super) async fn send(io: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) {
+    io.write_all(bytes).await.unwrap();
+    io.flush().await.unwrap();
+}
+
+pub(super) async fn read_bytes(io: &mut (impl AsyncRead + Unpin), n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
     io.read_exact(&mut bytes).await.expect("bytes");
     bytes
 }
 
 /// The peer's end reads end of stream (the relay shut its side down or dropped it).
-pub(super) async fn assert_eof(io: &mut DuplexStream) {
+pub(super) async fn assert_eof(io: &mut (impl AsyncRead + Unpin)) {
     let mut byte = [0u8; 1];
     assert_eq!(
         io.read(&mut byte).await.expect("a clean end"),
@@ -395,7 +417,7 @@ pub(super) async fn assert_eof(io: &mut DuplexStream) {
 
 /// Nothing arrives at the peer's end for a millisecond of the paused clock (everything runnable
 /// has run by then).
-pub(super) async fn assert_quiet(io: &mut DuplexStream) {
+pub(super) async fn assert_quiet(io: &mut (impl AsyncRead + Unpin)) {
     let mut byte = [0u8; 1];
     let read = tokio::time::timeout(Duration::from_millis(1), io.read(&mut byte)).await;
     assert!(read.is_err(), "unexpected read: {read:?} {byte:?}");

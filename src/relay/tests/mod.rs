@@ -2,6 +2,9 @@
 //! ends, and when the tunnel ends. None touches a socket or waits on real time.
 
 mod close;
+mod idle;
+mod sizes;
 mod timers;
+mod tls;
 mod violations;
 mod writes;
