@@ -21,6 +21,7 @@ pub(super) async fn serve<I>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let mut drain = proxy.load().drain.clone();
+    let ours = slot.clone();
     let service = service_fn(move |req| proxy.load_full().handle(req, peer, slot.clone()));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -39,5 +40,9 @@ pub(super) async fn serve<I>(
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "client connection ended with an error");
+    }
+    // An upgrade ends hyper's connection once the 101 is out; the tunnel continues in this task.
+    if let Some(tunnel) = ours.take_tunnel() {
+        tunnel.run(ours).await;
     }
 }

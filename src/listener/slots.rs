@@ -2,13 +2,13 @@
 //! drain waits for) and toward its listener's `max_connections`; past that limit it gets a 503.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::net::TcpStream;
 
 use crate::config::ListenerConfig;
 use crate::drain::{Live, LiveGuard};
-use crate::proxy::Proxy;
+use crate::proxy::{PendingTunnel, Proxy};
 
 /// Past `max_connections` a new connection gets this and is closed (as Envoy does; clients retry).
 const OVER_CAPACITY: &[u8] =
@@ -21,6 +21,22 @@ pub struct ConnectionSlot {
     _listener: LiveGuard,
     /// `https` on a TLS listener, else `http` (for X-Forwarded-Proto).
     pub proto: &'static str,
+    /// The tunnel an upgrade on this connection became, run by the connection's own task once hyper
+    /// has written the 101 (one task per session, not a second one spawned for the tunnel).
+    tunnel: Mutex<Option<PendingTunnel>>,
+}
+
+impl ConnectionSlot {
+    pub(crate) fn set_tunnel(&self, tunnel: PendingTunnel) {
+        *self.tunnel.lock().unwrap_or_else(PoisonError::into_inner) = Some(tunnel);
+    }
+
+    pub(super) fn take_tunnel(&self) -> Option<PendingTunnel> {
+        self.tunnel
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
 }
 
 /// One listener's open connections; kept across reloads of its options.
@@ -54,6 +70,7 @@ impl Slots {
             _all: proxy.live.enter(),
             _listener: listener,
             proto: if tls { "https" } else { "http" },
+            tunnel: Mutex::new(None),
         }))
     }
 }

@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 pub use error::ProxyError;
+pub use upgrade::PendingTunnel;
 
 use crate::config::{Config, RouteConfig};
 use crate::drain::{DrainSignal, Live};

@@ -83,10 +83,13 @@ pub async fn handle(
                 .handshake_duration
                 .observe(received.elapsed().as_secs_f64());
             response.extensions_mut().insert(ServedBy(endpoint.clone()));
-            let mut params = params(route, proxy.drain.clone(), peer, endpoint, deflate);
-            // The client connection counts until the tunnel ends.
-            params.held = Some(Box::new((slot, place)));
-            tokio::spawn(tunnel(client, upstream, params));
+            let params = params(route, proxy.drain.clone(), peer, endpoint, deflate);
+            slot.set_tunnel(PendingTunnel {
+                client,
+                upstream,
+                place,
+                params,
+            });
             response
         }
         Ok(Outcome::Refused(response)) => {
@@ -255,27 +258,54 @@ fn params(
     }
 }
 
-/// The tunnel's one task: takes the client's stream back once hyper has sent the 101, then runs the
-/// relay in place. Its four variants (plain or TLS on each leg) share the future's storage, and the
-/// TLS streams are boxed, so every tunnel's task is about the size of a plain one.
-async fn tunnel(client: OnUpgrade, upstream: Upstream, params: TunnelParams) {
-    let client = match client.await {
-        Ok(client) => client,
-        Err(e) => {
-            tracing::debug!(error = %e, "upgrade did not complete");
+/// A validated upgrade waiting for hyper to send the 101, after which the connection's own task runs it.
+pub struct PendingTunnel {
+    client: OnUpgrade,
+    upstream: Upstream,
+    /// The tunnel's place under the route's `max_connections`, and on its endpoint's count.
+    place: (LiveGuard, TunnelGuard),
+    params: TunnelParams,
+}
+
+impl PendingTunnel {
+    /// Takes the client's stream back from hyper and runs the relay in place. The four variants
+    /// (plain or TLS on each leg) share the future's storage, and TLS streams are boxed, so a
+    /// tunnel's task is about the size of a plain one. `slot` (the client connection) counts until
+    /// the tunnel ends.
+    pub async fn run(self, slot: Arc<ConnectionSlot>) {
+        let PendingTunnel {
+            client,
+            upstream,
+            place,
+            mut params,
+        } = self;
+        params.held = Some(Box::new((slot, place)));
+        let client = match client.await {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::debug!(error = %e, "upgrade did not complete");
+                return;
+            }
+        };
+        let Some(client) = ClientIo::from(client) else {
+            tracing::error!("upgraded connection of an unexpected type");
             return;
+        };
+        let Upstream { io, rest } = upstream;
+        match (client, io) {
+            (ClientIo::Tcp(c, cp), UpstreamStream::Tcp(u)) => {
+                relay::run(c, cp, u, rest, params).await
+            }
+            (ClientIo::Tcp(c, cp), UpstreamStream::Tls(u)) => {
+                relay::run(c, cp, u, rest, params).await
+            }
+            (ClientIo::Tls(c, cp), UpstreamStream::Tcp(u)) => {
+                relay::run(c, cp, u, rest, params).await
+            }
+            (ClientIo::Tls(c, cp), UpstreamStream::Tls(u)) => {
+                relay::run(c, cp, u, rest, params).await
+            }
         }
-    };
-    let Some(client) = ClientIo::from(client) else {
-        tracing::error!("upgraded connection of an unexpected type");
-        return;
-    };
-    let Upstream { io, rest } = upstream;
-    match (client, io) {
-        (ClientIo::Tcp(c, cp), UpstreamStream::Tcp(u)) => relay::run(c, cp, u, rest, params).await,
-        (ClientIo::Tcp(c, cp), UpstreamStream::Tls(u)) => relay::run(c, cp, u, rest, params).await,
-        (ClientIo::Tls(c, cp), UpstreamStream::Tcp(u)) => relay::run(c, cp, u, rest, params).await,
-        (ClientIo::Tls(c, cp), UpstreamStream::Tls(u)) => relay::run(c, cp, u, rest, params).await,
     }
 }
 
