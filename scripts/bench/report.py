@@ -40,80 +40,84 @@ def main(path):
                    "p999_us": min(r["p999_us"] for r in runs),
                    "runs": len(runs)}
                for k, runs in latency_runs.items()}
-    handshakes = {t: statistics.median(v) for t, v in handshake_runs.items()}
+    handshakes = {t: statistics.median(v) for t, v in handshake_runs.items() if t in TARGETS}
 
     verdicts = []
-    print("Throughput, messages/s echoed (median of runs); ratios to direct, and wsgate to each peer")
-    print(f"{'scenario':<14}" + "".join(f"{t:>11}" for t in TARGETS)
-          + "".join(f"{p + '/dir':>12}" for p in PROXIES) + f"{'ws/nginx':>10}{'ws/hapx':>10}")
-    for conns, size in sorted({(c, s) for c, s, _ in tput}, key=lambda k: k[1]):
-        med = {t: statistics.median(tput[(conns, size, t)]) for t in TARGETS if tput.get((conns, size, t))}
-        if len(med) < len(TARGETS):
-            continue
-        label = f"{conns} x {human(size)}"
-        ratio = lambda a, b: med[a] / med[b] if med[b] else 0.0
-        line = f"{label:<14}" + "".join(f"{med[t]:>11.0f}" for t in TARGETS)
-        line += "".join(f"{ratio(p, 'direct'):>12.2f}" for p in PROXIES)
-        line += f"{ratio('wsgate', 'nginx'):>10.2f}{ratio('wsgate', 'haproxy'):>10.2f}"
-        print(line)
-        best_peer = max(med["nginx"], med["haproxy"])
-        slack = 0.97 if size <= 16 else 1.0
-        verdicts.append((f"throughput {label}: wsgate >= nginx and HAProxy"
-                         + (" (within 3%: load-tool bound)" if size <= 16 else ""),
-                         med["wsgate"] >= slack * best_peer))
-    print()
-
-    print("remask cost: wsgate with `remask: true` (client frames re-masked) against plain wsgate, msg/s")
-    print(f"{'scenario':<14}{'wsgate':>11}{'remask':>11}{'ratio':>8}")
-    for conns, size in sorted({(c, s) for c, s, _ in tput}, key=lambda k: k[1]):
-        plain, remask = tput.get((conns, size, "wsgate")), tput.get((conns, size, "wsgate-remask"))
-        if plain and remask:
-            a, b = statistics.median(plain), statistics.median(remask)
-            print(f"{f'{conns} x {human(size)}':<14}{a:>11.0f}{b:>11.0f}{(b / a if a else 0.0):>8.2f}")
-    print()
-
-    passes = max((r["runs"] for r in latency.values()), default=0)
-    print(f"Latency, 32 B ping-pong, microseconds; p50: median of runs, (best): lowest of the {passes} runs"
-          " (rate: fixed msg/s with coordinated-omission correction)")
-    print(f"{'target':<10}{'rate':>8}{'p50':>10}{'p99(best)':>11}{'p99.9(best)':>13}{'+p99(best)':>12}")
-    for rate in sorted({r for _, r in latency}, key=lambda r: r or 0):
-        direct = latency.get(("direct", rate))
-        for t in TARGETS:
-            r = latency.get((t, rate))
-            if not r:
+    if any(t in TARGETS for _, _, t in tput):
+        print("Throughput, messages/s echoed (median of runs); ratios to direct, and wsgate to each peer")
+        print(f"{'scenario':<14}" + "".join(f"{t:>11}" for t in TARGETS)
+              + "".join(f"{p + '/dir':>12}" for p in PROXIES) + f"{'ws/nginx':>10}{'ws/hapx':>10}")
+        for conns, size in sorted({(c, s) for c, s, _ in tput}, key=lambda k: k[1]):
+            med = {t: statistics.median(tput[(conns, size, t)]) for t in TARGETS if tput.get((conns, size, t))}
+            if len(med) < len(TARGETS):
                 continue
-            added = r["p99_us"] - direct["p99_us"] if direct else float("nan")
-            print(f"{t:<10}{str(rate or 'max'):>8}{r['p50_us']:>10.1f}{r['p99_us']:>11.1f}{r['p999_us']:>13.1f}"
-                  f"{added:>12.1f}")
-        if direct and ("wsgate", rate) in latency and ("nginx", rate) in latency:
-            added = {t: latency[(t, rate)]["p99_us"] - direct["p99_us"] for t in ("wsgate", "nginx")}
-            verdicts.append((f"latency ({rate or 'back to back'}): wsgate's added p99 (best of {passes} passes)"
-                             " <= nginx's", added["wsgate"] <= added["nginx"]))
-    print()
+            label = f"{conns} x {human(size)}"
+            ratio = lambda a, b: med[a] / med[b] if med[b] else 0.0
+            line = f"{label:<14}" + "".join(f"{med[t]:>11.0f}" for t in TARGETS)
+            line += "".join(f"{ratio(p, 'direct'):>12.2f}" for p in PROXIES)
+            line += f"{ratio('wsgate', 'nginx'):>10.2f}{ratio('wsgate', 'haproxy'):>10.2f}"
+            print(line)
+            best_peer = max(med["nginx"], med["haproxy"])
+            slack = 0.97 if size <= 16 else 1.0
+            verdicts.append((f"throughput {label}: wsgate >= nginx and HAProxy"
+                             + (" (within 3%: load-tool bound)" if size <= 16 else ""),
+                             med["wsgate"] >= slack * best_peer))
+        print()
 
-    print("Idle tunnels: proxy RSS per proxied WebSocket connection (both legs)")
-    print(f"{'proxy':<10}{'scenario':>9}{'open':>7}{'RSS before':>12}{'RSS after':>11}{'KiB/conn':>10}")
-    per_conn = {}
-    for (t, scenario), r in sorted(idle.items()):
-        if t in TLS_PROXIES:
-            continue
-        kib = (r["rss_after_kib"] - r["rss_before_kib"]) / r["open"] if r["open"] else float("nan")
-        per_conn[(t, scenario)] = kib
-        print(f"{t:<10}{scenario:>9}{r['open']:>7}{r['rss_before_kib']:>12}{r['rss_after_kib']:>11}{kib:>10.2f}")
-    peers = [p for p in ("nginx", "haproxy") if per_conn.get((p, "idle"))]
-    if ("wsgate", "idle") in per_conn and peers:
-        print("wsgate KiB/conn as a share of: "
-              + ", ".join(f"{p} {per_conn[('wsgate', 'idle')] / per_conn[(p, 'idle')]:.2f}" for p in peers))
-    if ("wsgate", "idle") in per_conn and ("haproxy", "idle") in per_conn:
-        verdicts.append(("memory: wsgate KiB per idle tunnel <= HAProxy's",
-                         per_conn[("wsgate", "idle")] <= per_conn[("haproxy", "idle")]))
-    if ("wsgate", "scale") in per_conn:
-        kib = per_conn[("wsgate", "scale")]
-        by_fd = 2_000_000 // 2
-        by_mem = int(64 * 1024 * 1024 / kib) if kib > 0 else by_fd
-        print(f"64 GiB host, 2,000,000 fds: fds allow {by_fd:,} tunnels, memory ({kib:.2f} KiB each, user space "
-              f"only) {by_mem:,}: about {min(by_fd, by_mem):,}")
-    print()
+    if any(t == "wsgate-remask" for _, _, t in tput):
+        print("remask cost: wsgate with `remask: true` (client frames re-masked) against plain wsgate, msg/s")
+        print(f"{'scenario':<14}{'wsgate':>11}{'remask':>11}{'ratio':>8}")
+        for conns, size in sorted({(c, s) for c, s, _ in tput}, key=lambda k: k[1]):
+            plain, remask = tput.get((conns, size, "wsgate")), tput.get((conns, size, "wsgate-remask"))
+            if plain and remask:
+                a, b = statistics.median(plain), statistics.median(remask)
+                print(f"{f'{conns} x {human(size)}':<14}{a:>11.0f}{b:>11.0f}{(b / a if a else 0.0):>8.2f}")
+        print()
+
+    if latency:
+        passes = max((r["runs"] for r in latency.values()), default=0)
+        print(f"Latency, 32 B ping-pong, microseconds; p50: median of runs, (best): lowest of the {passes} runs"
+              " (rate: fixed msg/s with coordinated-omission correction)")
+        print(f"{'target':<10}{'rate':>8}{'p50':>10}{'p99(best)':>11}{'p99.9(best)':>13}{'+p99(best)':>12}")
+        for rate in sorted({r for _, r in latency}, key=lambda r: r or 0):
+            direct = latency.get(("direct", rate))
+            for t in TARGETS:
+                r = latency.get((t, rate))
+                if not r:
+                    continue
+                added = r["p99_us"] - direct["p99_us"] if direct else float("nan")
+                print(f"{t:<10}{str(rate or 'max'):>8}{r['p50_us']:>10.1f}{r['p99_us']:>11.1f}{r['p999_us']:>13.1f}"
+                      f"{added:>12.1f}")
+            if direct and ("wsgate", rate) in latency and ("nginx", rate) in latency:
+                added = {t: latency[(t, rate)]["p99_us"] - direct["p99_us"] for t in ("wsgate", "nginx")}
+                verdicts.append((f"latency ({rate or 'back to back'}): wsgate's added p99 (best of {passes} passes)"
+                                 " <= nginx's", added["wsgate"] <= added["nginx"]))
+        print()
+
+    if any(t not in TLS_PROXIES for t, _ in idle):
+        print("Idle tunnels: proxy RSS per proxied WebSocket connection (both legs)")
+        print(f"{'proxy':<10}{'scenario':>9}{'open':>7}{'RSS before':>12}{'RSS after':>11}{'KiB/conn':>10}")
+        per_conn = {}
+        for (t, scenario), r in sorted(idle.items()):
+            if t in TLS_PROXIES:
+                continue
+            kib = (r["rss_after_kib"] - r["rss_before_kib"]) / r["open"] if r["open"] else float("nan")
+            per_conn[(t, scenario)] = kib
+            print(f"{t:<10}{scenario:>9}{r['open']:>7}{r['rss_before_kib']:>12}{r['rss_after_kib']:>11}{kib:>10.2f}")
+        peers = [p for p in ("nginx", "haproxy") if per_conn.get((p, "idle"))]
+        if ("wsgate", "idle") in per_conn and peers:
+            print("wsgate KiB/conn as a share of: "
+                  + ", ".join(f"{p} {per_conn[('wsgate', 'idle')] / per_conn[(p, 'idle')]:.2f}" for p in peers))
+        if ("wsgate", "idle") in per_conn and ("haproxy", "idle") in per_conn:
+            verdicts.append(("memory: wsgate KiB per idle tunnel <= HAProxy's",
+                             per_conn[("wsgate", "idle")] <= per_conn[("haproxy", "idle")]))
+        if ("wsgate", "scale") in per_conn:
+            kib = per_conn[("wsgate", "scale")]
+            by_fd = 2_000_000 // 2
+            by_mem = int(64 * 1024 * 1024 / kib) if kib > 0 else by_fd
+            print(f"64 GiB host, 2,000,000 fds: fds allow {by_fd:,} tunnels, memory ({kib:.2f} KiB each, user space "
+                  f"only) {by_mem:,}: about {min(by_fd, by_mem):,}")
+        print()
 
     if handshakes:
         print("Handshake rate: WebSocket sessions per second (connect, 101, one echo, close), 16 workers,"
