@@ -78,6 +78,8 @@ wait_port() {
   return 1
 }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# User plus system CPU seconds of a process (all threads; USER_HZ 100). Our proxies' names hold no spaces.
+cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 
 # One certificate per run for every TLS target: ECDSA P-256, for `localhost` (the wss:// URLs' host,
 # so the load tool sends it as SNI and verifies it) and 127.0.0.1. CA:FALSE, since the load tool's
@@ -218,12 +220,15 @@ TARGETS=(direct "${PROXIES[@]}")
 # `remask: true` costs a pass over client payloads; measured for throughput, where it shows.
 THROUGHPUT_TARGETS=("${TARGETS[@]}" wsgate-remask)
 
-# Appends the tool's JSON line, tagged, to the results.
+# Appends the tool's JSON line, tagged, to the results; for a proxy, with the CPU seconds it spent
+# during the tool's whole run (`proxy_cpu_s`; the tool's own, over its measuring window: `tool_cpu_s`).
 record() {
-  local target=$1 run=$2 line
+  local target=$1 run=$2 line pid=${PID[$1]:-} cpu0="" cpu=""
   shift 2
+  [[ -n $pid ]] && cpu0=$(cpu_s "$pid")
   line=$("${LOAD_CPU[@]}" "$BENCH" "$@" --ca "$CERT") || { log "$target: wsgate-bench $* failed"; return 1; }
-  printf '{"target":"%s","run":%s,%s\n' "$target" "$run" "${line#\{}" >>"$RESULTS"
+  [[ -n $pid ]] && cpu=$(awk -v a="$cpu0" -v b="$(cpu_s "$pid")" 'BEGIN { printf ",\"proxy_cpu_s\":%.2f", b - a }')
+  printf '{"target":"%s","run":%s%s,%s\n' "$target" "$run" "$cpu" "${line#\{}" >>"$RESULTS"
   log "$target run $run: $line"
 }
 

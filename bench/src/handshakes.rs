@@ -22,7 +22,7 @@ pub async fn run<C: Connect>(
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), crate::cpu::seconds());
     let mut workers = Vec::new();
     for w in 0..concurrency {
         let (target, parsed) = (target.clone(), parsed.clone());
@@ -41,17 +41,19 @@ pub async fn run<C: Connect>(
     stop.store(true, Ordering::Relaxed);
     let sessions = done.load(Ordering::Relaxed);
     let secs = start.elapsed().as_secs_f64();
+    let tool_cpu = crate::cpu::json_field(cpu);
     for worker in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     }
     Ok(format!(
-        r#"{{"mode":"handshakes","url":"{}","concurrency":{},"seconds":{:.2},"sessions":{},"per_s":{:.0},"errors":{}{}}}"#,
+        r#"{{"mode":"handshakes","url":"{}","concurrency":{},"seconds":{:.2},"sessions":{},"per_s":{:.0},"errors":{}{}{}}}"#,
         url,
         concurrency,
         secs,
         sessions,
         sessions as f64 / secs,
         errors.load(Ordering::Relaxed),
+        tool_cpu,
         target.json_fields()
     ))
 }

@@ -2,6 +2,7 @@
 //! JSON line. Traffic goes where the URL says (ws:// or wss://); the script only ever points it at
 //! 127.0.0.1.
 
+mod cpu;
 mod echo;
 mod handshakes;
 mod idle;

@@ -42,12 +42,14 @@ pub async fn run<C: Connect>(p: Params, target: C) -> Result<String, String> {
     }
     tokio::time::sleep(p.warmup).await;
     let (start, before) = (Instant::now(), received.load(Ordering::Relaxed));
+    let cpu = crate::cpu::seconds();
     tokio::time::sleep(p.duration).await;
     let messages = received.load(Ordering::Relaxed) - before;
+    let tool_cpu = crate::cpu::json_field(cpu);
     let secs = start.elapsed().as_secs_f64();
     let rate = messages as f64 / secs;
     Ok(format!(
-        r#"{{"mode":"throughput","url":"{}","connections":{},"size":{},"inflight":{},"seconds":{:.2},"messages":{},"msgs_per_s":{:.0},"mb_per_s":{:.2},"errors":{}{}}}"#,
+        r#"{{"mode":"throughput","url":"{}","connections":{},"size":{},"inflight":{},"seconds":{:.2},"messages":{},"msgs_per_s":{:.0},"mb_per_s":{:.2},"errors":{}{}{}}}"#,
         p.url,
         p.connections,
         p.size,
@@ -57,6 +59,7 @@ pub async fn run<C: Connect>(p: Params, target: C) -> Result<String, String> {
         rate,
         rate * p.size as f64 / 1e6,
         errors.load(Ordering::Relaxed),
+        tool_cpu,
         target.json_fields()
     ))
 }

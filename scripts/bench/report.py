@@ -17,7 +17,7 @@ EMPTY_KEY = {"throughput": "messages", "latency": "samples", "idle": "open", "ha
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     tput = defaultdict(list)
-    latency_runs, handshake_runs = defaultdict(list), defaultdict(list)
+    latency_runs, handshake_runs, handshake_cost = defaultdict(list), defaultdict(list), defaultdict(list)
     idle = {}
     negotiated = defaultdict(set)
     for r in rows:
@@ -32,6 +32,7 @@ def main(path):
             idle[(r["target"], r["scenario"])] = r
         elif r["mode"] == "handshakes":
             handshake_runs[r["target"]].append(r["per_s"])
+            handshake_cost[r["target"]].append(r)
     # Handshakes, like throughput, are the medians of the interleaved runs. Latency's p50 is too, but
     # its tails are the best (lowest) of the runs: a VM stall only ever adds latency, so the lowest
     # p99 is the one least disturbed by the host.
@@ -129,13 +130,14 @@ def main(path):
         print("".join(f"{t:>11}" for t in shown) + "".join(f"{label:>12}" for label, _, _ in ratios))
         print("".join(f"{handshakes[t]:>11.0f}" for t in shown)
               + "".join(f"{handshakes[a] / handshakes[b]:>12.2f}" for _, a, b in ratios))
+        print_cost(handshake_cost, shown)
         for peer, name, factor in (("haproxy", "HAProxy", 1.05), ("nginx", "nginx", 1.15)):
             if "wsgate" in handshakes and peer in handshakes:
                 verdicts.append((f"handshakes: wsgate >= {factor:.2f}x {name}'s",
                                  handshakes["wsgate"] >= factor * handshakes[peer]))
         print()
 
-    tls_section(tput, handshake_runs, idle, negotiated, verdicts)
+    tls_section(tput, handshake_runs, handshake_cost, idle, negotiated, verdicts)
 
     # A measurement with nothing in it (every connection refused, every handshake failed) is a broken
     # setup, not a slow proxy: say so and fail, smoke run or not.
@@ -154,7 +156,25 @@ def main(path):
         print(f"  [{'met' if ok else 'NOT met'}] {name}")
 
 
-def tls_section(tput, handshake_runs, idle, negotiated, verdicts):
+def print_cost(handshake_cost, targets):
+    """What a session cost each side: the proxy's CPU per session, and how busy the load tool was
+    (near 100%, the rate is the tool's limit, not the proxy's). Medians of runs."""
+    cost, busy = {}, {}
+    for t in targets:
+        runs = handshake_cost.get(t, [])
+        per = [r["proxy_cpu_s"] / r["sessions"] * 1e6 for r in runs if r.get("proxy_cpu_s") is not None and r["sessions"]]
+        if per:
+            cost[t] = statistics.median(per)
+        tool = [r["tool_cpu_s"] / r["seconds"] * 100 for r in runs if r.get("tool_cpu_s") is not None and r["seconds"]]
+        if tool:
+            busy[t] = statistics.median(tool)
+    if cost:
+        print("proxy CPU, us per session: " + ", ".join(f"{t} {v:.0f}" for t, v in cost.items()))
+    if busy:
+        print("load tool busy, % of one core: " + ", ".join(f"{t} {v:.0f}" for t, v in busy.items()))
+
+
+def tls_section(tput, handshake_runs, handshake_cost, idle, negotiated, verdicts):
     """wss:// through each proxy: throughput, full handshakes/s and idle memory, one row each."""
     rows = []  # (label, {target: value}, format, verdict or None)
     for conns, size in sorted({(c, s) for c, s, t in tput if t in TLS_PROXIES}, key=lambda k: k[1]):
@@ -183,6 +203,7 @@ def tls_section(tput, handshake_runs, idle, negotiated, verdicts):
         peers = [values[t] for t in ("nginx-tls", "haproxy-tls") if t in values]
         if verdict and "wsgate-tls" in values and peers:
             verdicts.append((verdict, values["wsgate-tls"] >= max(peers)))
+    print_cost(handshake_cost, TLS_PROXIES)
     for t in TLS_PROXIES:
         r = idle.get((t, "idle"))
         if r:
