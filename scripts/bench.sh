@@ -3,7 +3,7 @@
 # over ws:// and (wsgate-tls, nginx-tls, haproxy-tls: TLS 1.3, a fresh self-signed P-256 certificate,
 # no session resumption) over wss://.
 #
-#   scripts/bench.sh            # the full run (about 8 minutes); the table goes to stdout
+#   scripts/bench.sh            # the full run (about 11 minutes); the table goes to stdout
 #   scripts/bench.sh --smoke    # every mode once, briefly (what .ci/run does): checks the script works
 #   ONLY=idle,handshakes scripts/bench.sh   # some of idle, throughput, latency, handshakes,
 #                                           # tls-idle, tls-throughput, tls-handshakes (profiling)
