@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The benchmark: wsgate against a direct connection, nginx and HAProxy, in one run on this machine.
+# The benchmark: wsgate against a direct connection, nginx and HAProxy, in one run on this machine,
+# over ws:// and (wsgate-tls, nginx-tls, haproxy-tls: TLS 1.3, a fresh self-signed P-256 certificate,
+# no session resumption) over wss://.
 #
-#   scripts/bench.sh            # the full run (about 8 minutes); the table goes to stdout
+#   scripts/bench.sh            # the full run (about 11 minutes); the table goes to stdout
 #   scripts/bench.sh --smoke    # every mode once, briefly (what .ci/run does): checks the script works
-#   ONLY=idle,handshakes scripts/bench.sh   # some of idle, throughput, latency, handshakes (profiling)
+#   ONLY=idle,handshakes scripts/bench.sh   # some of idle, throughput, latency, handshakes,
+#                                           # tls-idle, tls-throughput, tls-handshakes (profiling)
 #
 # The echo backend and the load tool (bench/, `wsgate-bench`) share one core; the proxy under test has
 # the other to itself (taskset). All traffic stays on 127.0.0.1. Results: target/bench/results.jsonl
@@ -18,7 +21,7 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-4}
 IDLE=${IDLE:-9000}
 SCALE=${SCALE:-9900}
-ONLY=,${ONLY:-idle,throughput,latency,handshakes},
+ONLY=,${ONLY:-idle,tls-idle,throughput,tls-throughput,latency,handshakes,tls-handshakes},
 wanted() { [[ $ONLY == *",$1,"* ]]; }
 if ((SMOKE)); then RUNS=1; DURATION=1; IDLE=200; SCALE=300; fi
 
@@ -40,11 +43,12 @@ log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 # Every process started from here inherits the hard limit as its soft limit (20,000 here).
 ulimit -n "$(ulimit -Hn)"
 
-if ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null || ! command -v taskset >/dev/null; then
-  log "installing nginx, haproxy and util-linux (taskset) with apt-get"
+if ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null || ! command -v taskset >/dev/null \
+  || ! command -v openssl >/dev/null; then
+  log "installing nginx, haproxy, util-linux (taskset) and openssl with apt-get"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends nginx haproxy util-linux python3 >/dev/null
+  apt-get install -y -qq --no-install-recommends nginx haproxy util-linux python3 openssl >/dev/null
 fi
 # Debian starts the packaged services on install; their ports are not ours, but their CPU time is.
 pkill -x nginx 2>/dev/null || true
@@ -74,6 +78,17 @@ wait_port() {
   return 1
 }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# User plus system CPU seconds of a process (all threads; USER_HZ 100). Our proxies' names hold no spaces.
+cpu_s() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+
+# One certificate per run for every TLS target: ECDSA P-256, for `localhost` (the wss:// URLs' host,
+# so the load tool sends it as SNI and verifies it) and 127.0.0.1. CA:FALSE, since the load tool's
+# verifier (webpki) refuses a CA certificate as a server's own. HAProxy wants both in one file.
+CERT=$WORK/cert.pem
+KEY=$WORK/key.pem
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE -keyout "$KEY" -out "$CERT" 2>/dev/null
+cat "$CERT" "$KEY" >"$WORK/combined.pem"
 
 ECHO_PORT=$(free_port)
 "${LOAD_CPU[@]}" "$BENCH" echo --listen "127.0.0.1:$ECHO_PORT" >/dev/null &
@@ -83,15 +98,21 @@ wait_port "$ECHO_PORT"
 declare -A URL PID
 URL[direct]=ws://127.0.0.1:$ECHO_PORT/
 
-# start_wsgate NAME REMASK: a wsgate as target NAME; REMASK (true/false) is the route's `remask`.
+# start_wsgate NAME REMASK [tls]: a wsgate as target NAME; REMASK (true/false) is the route's `remask`;
+# with `tls`, its listener terminates TLS with the run's certificate.
 start_wsgate() {
-  local name=${1:-wsgate} remask=${2:-false} port admin
+  local name=${1:-wsgate} remask=${2:-false} tls=${3:-} port admin scheme=ws host=127.0.0.1 tls_yaml=""
   port=$(free_port)
   admin=$(free_port)
+  if [[ $tls == tls ]]; then
+    scheme=wss host=localhost
+    tls_yaml="    tls: { cert: \"$CERT\", key: \"$KEY\" }"
+  fi
   cat >"$WORK/$name.yaml" <<YAML
 listeners:
   - name: bench
     bind: "127.0.0.1:$port"
+$tls_yaml
 admin:
   bind: "127.0.0.1:$admin"
 upstreams:
@@ -110,26 +131,34 @@ YAML
   PID[$name]=$!
   PIDS+=($!)
   wait_port "$port"
-  URL[$name]=ws://127.0.0.1:$port/
+  URL[$name]=$scheme://$host:$port/
 }
 
+# start_nginx NAME [tls]: an nginx process of its own (so that its worker's RSS is its alone); with
+# `tls`, TLS 1.3 only, with neither session tickets nor a session cache, so nothing resumes.
 start_nginx() {
-  local port
+  local name=$1 tls=${2:-} port dir=$WORK/$1 scheme=ws host=127.0.0.1 ssl="" ssl_conf=""
   port=$(free_port)
-  mkdir -p "$WORK/nginx/logs"
-  cat >"$WORK/nginx/nginx.conf" <<CONF
+  if [[ $tls == tls ]]; then
+    scheme=wss host=localhost ssl=" ssl"
+    ssl_conf="ssl_certificate $CERT; ssl_certificate_key $KEY; ssl_protocols TLSv1.3;
+    ssl_session_tickets off; ssl_session_cache off;"
+  fi
+  mkdir -p "$dir/logs"
+  cat >"$dir/nginx.conf" <<CONF
 worker_processes 1;
 worker_rlimit_nofile 20000;
 daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/logs/error.log warn;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
 events { worker_connections 20000; }
 http {
   access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
   server {
-    listen 127.0.0.1:$port backlog=4096;
+    listen 127.0.0.1:$port$ssl backlog=4096;
+    $ssl_conf
     location / {
       proxy_pass http://127.0.0.1:$ECHO_PORT;
       proxy_http_version 1.1;
@@ -141,23 +170,30 @@ http {
   }
 }
 CONF
-  "${PROXY_CPU[@]}" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/logs/error.log" &
+  "${PROXY_CPU[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" &
   PIDS+=($!)
   wait_port "$port"
   sleep 0.5
   # The worker holds the connections; the master only watches it.
-  PID[nginx]=$(pgrep -P "${PIDS[-1]}" | head -1)
-  URL[nginx]=ws://127.0.0.1:$port/
+  PID[$name]=$(pgrep -P "${PIDS[-1]}" | head -1)
+  URL[$name]=$scheme://$host:$port/
 }
 
+# start_haproxy NAME [tls]: as start_nginx; with `tls`, TLS 1.3 only, no tickets and no session cache.
 start_haproxy() {
-  local port
+  local name=$1 tls=${2:-} port scheme=ws host=127.0.0.1 ssl="" cache=""
   port=$(free_port)
-  cat >"$WORK/haproxy.cfg" <<CONF
+  if [[ $tls == tls ]]; then
+    scheme=wss host=localhost
+    ssl=" ssl crt $WORK/combined.pem ssl-min-ver TLSv1.3 no-tls-tickets"
+    cache="  tune.ssl.cachesize 0"
+  fi
+  cat >"$WORK/$name.cfg" <<CONF
 global
   nbthread 1
   maxconn 9990
   ulimit-n 20000
+$cache
 defaults
   mode http
   timeout connect 5s
@@ -165,30 +201,34 @@ defaults
   timeout server 1h
   timeout tunnel 1h
 frontend bench
-  bind 127.0.0.1:$port
+  bind 127.0.0.1:$port$ssl
   maxconn 9990
   default_backend echo
 backend echo
   server echo 127.0.0.1:$ECHO_PORT maxconn 9990
 CONF
-  "${PROXY_CPU[@]}" haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
-  PID[haproxy]=$!
+  "${PROXY_CPU[@]}" haproxy -db -f "$WORK/$name.cfg" >"$WORK/$name.log" 2>&1 &
+  PID[$name]=$!
   PIDS+=($!)
   wait_port "$port"
-  URL[haproxy]=ws://127.0.0.1:$port/
+  URL[$name]=$scheme://$host:$port/
 }
 
 PROXIES=(wsgate nginx haproxy)
+TLS_PROXIES=(wsgate-tls nginx-tls haproxy-tls)
 TARGETS=(direct "${PROXIES[@]}")
 # `remask: true` costs a pass over client payloads; measured for throughput, where it shows.
 THROUGHPUT_TARGETS=("${TARGETS[@]}" wsgate-remask)
 
-# Appends the tool's JSON line, tagged, to the results.
+# Appends the tool's JSON line, tagged, to the results; for a proxy, with the CPU seconds it spent
+# during the tool's whole run (`proxy_cpu_s`; the tool's own, over its measuring window: `tool_cpu_s`).
 record() {
-  local target=$1 run=$2 line
+  local target=$1 run=$2 line pid=${PID[$1]:-} cpu0="" cpu=""
   shift 2
-  line=$("${LOAD_CPU[@]}" "$BENCH" "$@") || { log "$target: wsgate-bench $* failed"; return 1; }
-  printf '{"target":"%s","run":%s,%s\n' "$target" "$run" "${line#\{}" >>"$RESULTS"
+  [[ -n $pid ]] && cpu0=$(cpu_s "$pid")
+  line=$("${LOAD_CPU[@]}" "$BENCH" "$@" --ca "$CERT") || { log "$target: wsgate-bench $* failed"; return 1; }
+  [[ -n $pid ]] && cpu=$(awk -v a="$cpu0" -v b="$(cpu_s "$pid")" 'BEGIN { printf ",\"proxy_cpu_s\":%.2f", b - a }')
+  printf '{"target":"%s","run":%s%s,%s\n' "$target" "$run" "$cpu" "${line#\{}" >>"$RESULTS"
   log "$target run $run: $line"
 }
 
@@ -196,7 +236,7 @@ record() {
 idle() {
   local target=$1 count=$2 tag=$3 before after
   before=$(rss_kib "${PID[$target]}")
-  "${LOAD_CPU[@]}" "$BENCH" idle --url "${URL[$target]}" --connections "$count" --hold 600 >"$WORK/idle.out" 2>"$WORK/idle.err" &
+  "${LOAD_CPU[@]}" "$BENCH" idle --url "${URL[$target]}" --connections "$count" --hold 600 --ca "$CERT" >"$WORK/idle.out" 2>"$WORK/idle.err" &
   local tool=$!
   for _ in $(seq 600); do
     grep -q '"mode":"idle"' "$WORK/idle.out" && break
@@ -216,8 +256,11 @@ idle() {
 
 start_wsgate wsgate false
 start_wsgate wsgate-remask true
-start_nginx
-start_haproxy
+start_nginx nginx
+start_haproxy haproxy
+start_wsgate wsgate-tls false tls
+start_nginx nginx-tls tls
+start_haproxy haproxy-tls tls
 log "targets: ${URL[*]}"
 
 if wanted idle; then
@@ -230,10 +273,23 @@ if wanted idle; then
   idle wsgate "$SCALE" scale
 fi
 
+if wanted tls-idle; then
+  log "tls idle: $IDLE wss connections per proxy"
+  for p in "${TLS_PROXIES[@]}"; do idle "$p" "$IDLE" idle; done
+fi
+
 wanted throughput && log "throughput: $RUNS interleaved runs of ${DURATION}s per scenario"
 wanted throughput && for run in $(seq "$RUNS"); do
   for t in "${THROUGHPUT_TARGETS[@]}"; do
     record "$t" "$run" throughput --url "${URL[$t]}" --connections 64 --size 16 --inflight 16 --duration "$DURATION"
+    record "$t" "$run" throughput --url "${URL[$t]}" --connections 16 --size 1024 --inflight 16 --duration "$DURATION"
+    record "$t" "$run" throughput --url "${URL[$t]}" --connections 4 --size 65536 --inflight 4 --duration "$DURATION"
+  done
+done
+
+wanted tls-throughput && log "tls throughput: $RUNS interleaved runs of ${DURATION}s per scenario"
+wanted tls-throughput && for run in $(seq "$RUNS"); do
+  for t in "${TLS_PROXIES[@]}"; do
     record "$t" "$run" throughput --url "${URL[$t]}" --connections 16 --size 1024 --inflight 16 --duration "$DURATION"
     record "$t" "$run" throughput --url "${URL[$t]}" --connections 4 --size 65536 --inflight 4 --duration "$DURATION"
   done
@@ -250,6 +306,14 @@ done
 wanted handshakes && log "handshake rate: 16 workers; $RUNS interleaved runs"
 wanted handshakes && for run in $(seq "$RUNS"); do
   for t in "${TARGETS[@]}"; do
+    record "$t" "$run" handshakes --url "${URL[$t]}" --concurrency 16 --duration "$DURATION"
+    sleep 1
+  done
+done
+
+wanted tls-handshakes && log "tls handshake rate: 16 workers, a full TLS 1.3 handshake per session; $RUNS interleaved runs"
+wanted tls-handshakes && for run in $(seq "$RUNS"); do
+  for t in "${TLS_PROXIES[@]}"; do
     record "$t" "$run" handshakes --url "${URL[$t]}" --concurrency 16 --duration "$DURATION"
     sleep 1
   done

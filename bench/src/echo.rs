@@ -3,8 +3,8 @@
 
 use std::io;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 use crate::ws::{self, apply_mask, parse_header, put_header};
 
@@ -14,13 +14,15 @@ pub async fn serve(listen: &str) -> io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {
-            let _ = echo(stream).await;
+            if stream.set_nodelay(true).is_ok() {
+                let _ = echo(stream).await;
+            }
         });
     }
 }
 
-async fn echo(mut stream: TcpStream) -> io::Result<()> {
-    stream.set_nodelay(true)?;
+/// One connection, plain or (in tests) TLS: the handshake, then echoes until the close.
+pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> io::Result<()> {
     let (head, mut pending) = ws::read_head(&mut stream).await?;
     let head = String::from_utf8_lossy(&head);
     let key = head
@@ -37,6 +39,7 @@ async fn echo(mut stream: TcpStream) -> io::Result<()> {
         ws::accept_key(&key)
     );
     stream.write_all(response.as_bytes()).await?;
+    stream.flush().await?;
 
     let mut echo = Echo::default();
     let mut buf = vec![0u8; 64 * 1024];
@@ -49,6 +52,7 @@ async fn echo(mut stream: TcpStream) -> io::Result<()> {
         let used = echo.step(&mut buf[..filled], &mut out);
         if !out.is_empty() {
             stream.write_all(&out).await?;
+            stream.flush().await?;
             out.clear();
         }
         if echo.closed {

@@ -1,5 +1,6 @@
 //! Handshake rate: C workers each loop connect, handshake, one echo, close handshake; counts the
-//! WebSocket sessions completed per second.
+//! WebSocket sessions completed per second. Over wss:// each session is a new TLS connection with a
+//! full handshake (the client never resumes).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,22 +9,28 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::stream::Connect;
 use crate::ws::{self, put_client_frame, Reader, Rng};
 
-pub async fn run(url: String, concurrency: usize, duration: Duration) -> Result<String, String> {
-    let (authority, path) = ws::parse_url(&url)?;
+pub async fn run<C: Connect>(
+    url: String,
+    concurrency: usize,
+    duration: Duration,
+    target: C,
+) -> Result<String, String> {
+    let parsed = ws::parse_url(&url)?;
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), crate::cpu::seconds());
     let mut workers = Vec::new();
     for w in 0..concurrency {
-        let (authority, path) = (authority.clone(), path.clone());
+        let (target, parsed) = (target.clone(), parsed.clone());
         let (done, errors, stop) = (done.clone(), errors.clone(), stop.clone());
         workers.push(tokio::spawn(async move {
             let mut rng = Rng::new(w as u64 + 1);
             while !stop.load(Ordering::Relaxed) {
-                match session(&authority, &path, &mut rng).await {
+                match session(&target, &parsed, &mut rng).await {
                     Ok(()) => done.fetch_add(1, Ordering::Relaxed),
                     Err(_) => errors.fetch_add(1, Ordering::Relaxed),
                 };
@@ -34,36 +41,48 @@ pub async fn run(url: String, concurrency: usize, duration: Duration) -> Result<
     stop.store(true, Ordering::Relaxed);
     let sessions = done.load(Ordering::Relaxed);
     let secs = start.elapsed().as_secs_f64();
+    let tool_cpu = crate::cpu::json_field(cpu);
     for worker in workers {
         let _ = tokio::time::timeout(Duration::from_secs(5), worker).await;
     }
     Ok(format!(
-        r#"{{"mode":"handshakes","url":"{}","concurrency":{},"seconds":{:.2},"sessions":{},"per_s":{:.0},"errors":{}}}"#,
+        r#"{{"mode":"handshakes","url":"{}","concurrency":{},"seconds":{:.2},"sessions":{},"per_s":{:.0},"errors":{}{}{}}}"#,
         url,
         concurrency,
         secs,
         sessions,
         sessions as f64 / secs,
-        errors.load(Ordering::Relaxed)
+        errors.load(Ordering::Relaxed),
+        tool_cpu,
+        target.json_fields()
     ))
 }
 
-async fn session(authority: &str, path: &str, rng: &mut Rng) -> io::Result<()> {
-    let (mut stream, prefix) = ws::connect(authority, path, rng).await?;
+pub(crate) async fn session<C: Connect>(
+    target: &C,
+    url: &ws::Url,
+    rng: &mut Rng,
+) -> io::Result<()> {
+    let stream = target.connect().await?;
+    let (mut stream, prefix) = ws::connect(stream, &url.authority, &url.path, rng).await?;
     let mut out = Vec::new();
     put_client_frame(&mut out, ws::OP_BINARY, b"hi", rng);
     put_client_frame(&mut out, ws::OP_CLOSE, &1000u16.to_be_bytes(), rng);
     stream.write_all(&out).await?;
+    stream.flush().await?;
     let mut reader = Reader::new(Vec::new());
     let mut echoed = reader.feed(&prefix);
     let mut buf = [0u8; 256];
     // The echo, then the close reply, then the server's FIN.
     loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
+        match stream.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => echoed += reader.feed(&buf[..n]),
+            // A TLS peer may close the TCP connection without close_notify once the WebSocket is
+            // closed; by then the session is complete.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && reader.closed => break,
+            Err(e) => return Err(e),
         }
-        echoed += reader.feed(&buf[..n]);
     }
     if echoed == 1 && reader.closed {
         Ok(())

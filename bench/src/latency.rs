@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::stream::Connect;
 use crate::ws::{self, put_client_frame, Reader, Rng};
 
 pub struct Params {
@@ -20,14 +21,14 @@ pub struct Params {
     pub rate: Option<u32>,
 }
 
-pub async fn run(p: Params) -> Result<String, String> {
-    let (authority, path) = ws::parse_url(&p.url)?;
-    let hist = measure(&authority, &path, &p)
+pub async fn run<C: Connect>(p: Params, target: C) -> Result<String, String> {
+    let url = ws::parse_url(&p.url)?;
+    let hist = measure(&target, &url, &p)
         .await
         .map_err(|e| e.to_string())?;
     let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     Ok(format!(
-        r#"{{"mode":"latency","url":"{}","size":{},"rate":{},"samples":{},"p50_us":{:.1},"p99_us":{:.1},"p999_us":{:.1},"max_us":{:.1}}}"#,
+        r#"{{"mode":"latency","url":"{}","size":{},"rate":{},"samples":{},"p50_us":{:.1},"p99_us":{:.1},"p999_us":{:.1},"max_us":{:.1}{}}}"#,
         p.url,
         p.size,
         p.rate.map_or("null".to_string(), |r| r.to_string()),
@@ -35,13 +36,15 @@ pub async fn run(p: Params) -> Result<String, String> {
         us(0.50),
         us(0.99),
         us(0.999),
-        hist.max() as f64 / 1000.0
+        hist.max() as f64 / 1000.0,
+        target.json_fields()
     ))
 }
 
-async fn measure(authority: &str, path: &str, p: &Params) -> io::Result<Histogram<u64>> {
+async fn measure<C: Connect>(target: &C, url: &ws::Url, p: &Params) -> io::Result<Histogram<u64>> {
     let mut rng = Rng::new(7);
-    let (mut stream, prefix) = ws::connect(authority, path, &mut rng).await?;
+    let stream = target.connect().await?;
+    let (mut stream, prefix) = ws::connect(stream, &url.authority, &url.path, &mut rng).await?;
     let mut reader = Reader::new(Vec::new());
     if reader.feed(&prefix) > 0 {
         return Err(io::Error::other("a message before the first request"));
@@ -74,6 +77,7 @@ async fn measure(authority: &str, path: &str, p: &Params) -> io::Result<Histogra
         out.clear();
         put_client_frame(&mut out, ws::OP_BINARY, &payload, &mut rng);
         stream.write_all(&out).await?;
+        stream.flush().await?;
         loop {
             let n = stream.read(&mut buf).await?;
             if n == 0 {

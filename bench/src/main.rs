@@ -1,13 +1,18 @@
 //! wsgate-bench: the load tool and echo backend behind `scripts/bench.sh`. Every mode prints one
-//! JSON line. Traffic goes where the URL says; the script only ever points it at 127.0.0.1.
+//! JSON line. Traffic goes where the URL says (ws:// or wss://); the script only ever points it at
+//! 127.0.0.1.
 
+mod cpu;
 mod echo;
 mod handshakes;
 mod idle;
 mod latency;
+mod stream;
 mod throughput;
+mod tls;
 mod ws;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +22,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     mode: Mode,
+    /// PEM CA certificate(s) that wss:// servers must chain to (SNI and the name checked: the
+    /// URL's host).
+    #[arg(long, global = true)]
+    ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -78,6 +87,24 @@ enum Mode {
     },
 }
 
+/// Runs `$run` with `$target` bound to the connector for `$url`'s scheme: each mode is compiled once
+/// for plain TCP and once for TLS, and the choice is made here, once per run.
+macro_rules! by_scheme {
+    ($url:expr, $ca:expr, |$target:ident| $run:expr) => {
+        async {
+            let url = ws::parse_url($url)?;
+            if url.tls {
+                let $target = tls::Tls::new(&url, $ca).await?;
+                $run.await
+            } else {
+                let $target = stream::Plain::new(&url).await?;
+                $run.await
+            }
+        }
+        .await
+    };
+}
+
 /// "5s", "500ms" or a bare number of seconds.
 fn seconds(s: &str) -> Result<Duration, String> {
     let parse = |v: &str| v.parse::<f64>().map_err(|e| format!("{s}: {e}"));
@@ -92,6 +119,7 @@ fn seconds(s: &str) -> Result<Duration, String> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let cli = Cli::parse();
+    let ca = cli.ca.as_deref();
     let result = match cli.mode {
         Mode::Echo { listen } => echo::serve(&listen)
             .await
@@ -106,16 +134,16 @@ async fn main() {
             duration,
             text,
         } => {
-            throughput::run(throughput::Params {
-                url,
+            let params = throughput::Params {
+                url: url.clone(),
                 connections,
                 size,
                 inflight,
                 warmup,
                 duration,
                 text,
-            })
-            .await
+            };
+            by_scheme!(&url, ca, |target| throughput::run(params, target))
         }
         Mode::Latency {
             url,
@@ -124,25 +152,35 @@ async fn main() {
             duration,
             rate,
         } => {
-            latency::run(latency::Params {
-                url,
+            let params = latency::Params {
+                url: url.clone(),
                 size,
                 warmup,
                 duration,
                 rate,
-            })
-            .await
+            };
+            by_scheme!(&url, ca, |target| latency::run(params, target))
         }
         Mode::Idle {
             url,
             connections,
             hold,
-        } => idle::run(url, connections, hold).await,
+        } => by_scheme!(&url, ca, |target| idle::run(
+            url.clone(),
+            connections,
+            hold,
+            target
+        )),
         Mode::Handshakes {
             url,
             concurrency,
             duration,
-        } => handshakes::run(url, concurrency, duration).await,
+        } => by_scheme!(&url, ca, |target| handshakes::run(
+            url.clone(),
+            concurrency,
+            duration,
+            target
+        )),
     };
     match result {
         Ok(line) if line.is_empty() => {}

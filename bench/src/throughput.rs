@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::Interest;
-
+use crate::stream::{Connect, Stream};
 use crate::ws::{self, put_client_frame, Reader, Rng};
 
 pub struct Params {
@@ -21,18 +20,21 @@ pub struct Params {
     pub text: bool,
 }
 
-pub async fn run(p: Params) -> Result<String, String> {
-    let (authority, path) = ws::parse_url(&p.url)?;
+pub async fn run<C: Connect>(p: Params, target: C) -> Result<String, String> {
+    let url = ws::parse_url(&p.url)?;
     let received = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     for i in 0..p.connections {
-        let (authority, path) = (authority.clone(), path.clone());
+        let (target, url) = (target.clone(), url.clone());
         let (received, errors) = (received.clone(), errors.clone());
         let (size, inflight, text) = (p.size, p.inflight, p.text);
         tokio::spawn(async move {
-            if let Err(e) =
-                connection(&authority, &path, i as u64, size, inflight, text, &received).await
-            {
+            let shape = Shape {
+                size,
+                inflight,
+                text,
+            };
+            if let Err(e) = connection(&target, &url, i as u64, shape, &received).await {
                 errors.fetch_add(1, Ordering::Relaxed);
                 eprintln!("throughput connection {i}: {e}");
             }
@@ -40,12 +42,14 @@ pub async fn run(p: Params) -> Result<String, String> {
     }
     tokio::time::sleep(p.warmup).await;
     let (start, before) = (Instant::now(), received.load(Ordering::Relaxed));
+    let cpu = crate::cpu::seconds();
     tokio::time::sleep(p.duration).await;
     let messages = received.load(Ordering::Relaxed) - before;
+    let tool_cpu = crate::cpu::json_field(cpu);
     let secs = start.elapsed().as_secs_f64();
     let rate = messages as f64 / secs;
     Ok(format!(
-        r#"{{"mode":"throughput","url":"{}","connections":{},"size":{},"inflight":{},"seconds":{:.2},"messages":{},"msgs_per_s":{:.0},"mb_per_s":{:.2},"errors":{}}}"#,
+        r#"{{"mode":"throughput","url":"{}","connections":{},"size":{},"inflight":{},"seconds":{:.2},"messages":{},"msgs_per_s":{:.0},"mb_per_s":{:.2},"errors":{}{}{}}}"#,
         p.url,
         p.connections,
         p.size,
@@ -54,21 +58,34 @@ pub async fn run(p: Params) -> Result<String, String> {
         messages,
         rate,
         rate * p.size as f64 / 1e6,
-        errors.load(Ordering::Relaxed)
+        errors.load(Ordering::Relaxed),
+        tool_cpu,
+        target.json_fields()
     ))
 }
 
-async fn connection(
-    authority: &str,
-    path: &str,
-    seed: u64,
+/// What one connection sends: K messages of S bytes in flight, binary or text.
+struct Shape {
     size: usize,
     inflight: usize,
     text: bool,
+}
+
+async fn connection<C: Connect>(
+    target: &C,
+    url: &ws::Url,
+    seed: u64,
+    shape: Shape,
     received: &AtomicU64,
 ) -> io::Result<()> {
+    let Shape {
+        size,
+        inflight,
+        text,
+    } = shape;
     let mut rng = Rng::new(seed + 1);
-    let (stream, prefix) = ws::connect(authority, path, &mut rng).await?;
+    let stream = target.connect().await?;
+    let (mut stream, prefix) = ws::connect(stream, &url.authority, &url.path, &mut rng).await?;
     let opcode = if text { ws::OP_TEXT } else { ws::OP_BINARY };
     let payload = vec![b'x'; size];
     let mut out = Vec::with_capacity(inflight * (size + 14));
@@ -87,30 +104,17 @@ async fn connection(
             received.fetch_add(echoed, Ordering::Relaxed);
             echoed = 0;
         }
-        let interest = if written < out.len() {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        let ready = stream.ready(interest).await?;
-        if ready.is_writable() && written < out.len() {
-            match stream.try_write(&out[written..]) {
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-            if written == out.len() {
-                out.clear();
-                written = 0;
-            }
+        let progress = stream.exchange(&out[written..], &mut buf).await?;
+        written += progress.wrote;
+        if written == out.len() {
+            out.clear();
+            written = 0;
         }
-        if ready.is_readable() {
-            match stream.try_read(&mut buf) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => echoed = reader.feed(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
+        if let Some(n) = progress.read {
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
             }
+            echoed = reader.feed(&buf[..n]);
             if reader.closed {
                 return Err(io::Error::other("closed by the server"));
             }

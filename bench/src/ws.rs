@@ -5,8 +5,7 @@ use std::io;
 
 use base64::Engine;
 use sha1::{Digest, Sha1};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -23,32 +22,65 @@ pub fn accept_key(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }
 
-/// `host:port` and path of a `ws://` URL.
-pub fn parse_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("ws://")
-        .ok_or_else(|| format!("{url}: only ws:// URLs are supported"))?;
+/// A `ws://` or `wss://` URL, split into what the connection needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    pub tls: bool,
+    /// `host:port` as written (the port defaulted): what to resolve and the `Host` header.
+    pub authority: String,
+    /// The host alone (no brackets): the TLS server name.
+    pub host: String,
+    pub path: String,
+}
+
+pub fn parse_url(url: &str) -> Result<Url, String> {
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("ws://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("wss://") {
+        (true, rest)
+    } else {
+        return Err(format!("{url}: only ws:// and wss:// URLs are supported"));
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    Ok((authority.to_string(), path.to_string()))
+    // A port is what follows the last ':' outside brackets ("[::1]:80", "localhost:80").
+    let host_end = authority.rfind(']').map_or(0, |i| i + 1);
+    let (host, authority) = match authority[host_end..].rfind(':') {
+        Some(i) => (&authority[..host_end + i], authority.to_string()),
+        None => (
+            authority,
+            format!("{authority}:{}", if tls { 443 } else { 80 }),
+        ),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("{url}: no host"));
+    }
+    Ok(Url {
+        tls,
+        authority,
+        host: host.to_string(),
+        path: path.to_string(),
+    })
 }
 
-/// Connects and completes the opening handshake; returns the stream and any bytes read past it.
-pub async fn connect(
+/// Completes the opening handshake on a connected stream; returns it and any bytes read past it.
+pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     authority: &str,
     path: &str,
     rng: &mut Rng,
-) -> io::Result<(TcpStream, Vec<u8>)> {
-    let mut stream = TcpStream::connect(authority).await?;
-    stream.set_nodelay(true)?;
+) -> io::Result<(S, Vec<u8>)> {
     let key = base64::engine::general_purpose::STANDARD.encode(rng.next().to_le_bytes().repeat(2));
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
+    // A no-op on TCP; on TLS it pushes out the records the write left buffered.
+    stream.flush().await?;
     let (head, rest) = read_head(&mut stream).await?;
     let head = String::from_utf8_lossy(&head);
     if !head.starts_with("HTTP/1.1 101") {
@@ -68,7 +100,7 @@ pub async fn connect(
 }
 
 /// Reads an HTTP head; returns it and the bytes after its blank line.
-pub async fn read_head(stream: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
+pub async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<(Vec<u8>, Vec<u8>)> {
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     loop {
@@ -262,6 +294,29 @@ mod tests {
             accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
+    }
+
+    #[test]
+    fn urls_split_into_authority_host_and_path() {
+        let url = parse_url("wss://localhost:8443/chat?x=1").unwrap();
+        assert_eq!(
+            url,
+            Url {
+                tls: true,
+                authority: "localhost:8443".into(),
+                host: "localhost".into(),
+                path: "/chat?x=1".into(),
+            }
+        );
+        let url = parse_url("ws://127.0.0.1").unwrap();
+        assert_eq!(
+            (url.tls, url.authority, url.path),
+            (false, "127.0.0.1:80".into(), "/".into())
+        );
+        assert_eq!(parse_url("wss://[::1]:9/").unwrap().host, "::1");
+        assert_eq!(parse_url("wss://[::1]/").unwrap().authority, "[::1]:443");
+        assert!(parse_url("http://localhost/").is_err());
+        assert!(parse_url("ws://:80/").is_err());
     }
 
     #[test]
