@@ -34,6 +34,12 @@ pub trait Leg: AsyncWrite + Unpin + Send {
     /// The pump writing toward this leg has ended. A plain leg sends its FIN now, as the write
     /// half that pump used to own did when it was dropped; the rest just close with the tunnel.
     fn end_writes(&mut self) {}
+
+    /// Closing the connection is all its orderly end needs (a FIN): true for plain TCP; a TLS leg
+    /// owes its peer a close_notify first.
+    fn fin_on_close(&self) -> bool {
+        false
+    }
 }
 
 impl Leg for TcpStream {
@@ -52,6 +58,10 @@ impl Leg for TcpStream {
         // A zero linger makes the close an RST; it does not block, unlike a positive linger.
         #[allow(deprecated)]
         let _ = self.set_linger(Some(Duration::ZERO));
+    }
+
+    fn fin_on_close(&self) -> bool {
+        true
     }
 
     fn end_writes(&mut self) {

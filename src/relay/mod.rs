@@ -107,7 +107,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
     };
     std::future::poll_fn(|cx| {
         // The pumps go first: what they flag during this poll is seen below.
-        if pumps.poll(cx).is_ready() {
+        if pumps.poll(cx, &shared).is_ready() {
             return Poll::Ready(());
         }
         if !bound.condemned {
@@ -143,23 +143,33 @@ struct Pumps<'a, C, U> {
 }
 
 impl<C: Leg, U: Leg> Pumps<'_, C, U> {
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(&mut self, cx: &mut Context<'_>, shared: &Shared) -> Poll<()> {
         let (client, upstream) = (&mut self.client, &mut self.upstream);
-        if self
-            .c2u
-            .as_mut()
-            .is_some_and(|p| p.poll(cx, client, upstream).is_ready())
+        if let Some(pump) = self.c2u.as_mut() {
+            if pump.poll(cx, client, upstream).is_ready() {
+                // A pump that shut its receiver down already sent the FIN.
+                let finished = pump.dst_finished();
+                self.c2u = None;
+                if !finished {
+                    upstream.end_writes();
+                }
+            }
+        }
+        if let Some(pump) = self.u2c.as_mut() {
+            if pump.poll(cx, upstream, client).is_ready() {
+                let finished = pump.dst_finished();
+                self.u2c = None;
+                if !finished {
+                    client.end_writes();
+                }
+            }
+        }
+        // Both close frames are through and the upstream has closed: wsgate, the client's server,
+        // closes first (RFC 6455 §7.1.1) rather than wait for the client's FIN; closing the socket
+        // sends it ours. A TLS client leg still gets its close_notify from its pump.
+        if self.u2c.is_none() && self.c2u.is_some() && shared.closes_done() && client.fin_on_close()
         {
             self.c2u = None;
-            upstream.end_writes();
-        }
-        if self
-            .u2c
-            .as_mut()
-            .is_some_and(|p| p.poll(cx, upstream, client).is_ready())
-        {
-            self.u2c = None;
-            client.end_writes();
         }
         if self.c2u.is_none() && self.u2c.is_none() {
             Poll::Ready(())

@@ -256,6 +256,11 @@ impl<'a> Pump<'a> {
         }
     }
 
+    /// The receiver was shut down (or broke): nothing more goes to it, its FIN included.
+    pub(super) fn dst_finished(&self) -> bool {
+        self.dst_done && !self.shutdown_pending
+    }
+
     /// Walks the buffered bytes frame by frame. What passes is gathered at the front of the
     /// buffer as `out` (moved only when a frame in between is dropped), for one write.
     fn walk(&mut self) {

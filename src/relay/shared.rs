@@ -138,6 +138,13 @@ impl Shared {
         self.close_seen[index(other(sender))].load(Ordering::SeqCst)
     }
 
+    /// Both sides' close frames were forwarded: the close handshake is complete.
+    pub(super) fn closes_done(&self) -> bool {
+        self.close_seen
+            .iter()
+            .all(|seen| seen.load(Ordering::SeqCst))
+    }
+
     pub(super) fn start_closing(&self) {
         self.closing.store(true, Ordering::Relaxed);
     }

@@ -121,6 +121,11 @@ impl Leg for TestLeg {
     fn reset_on_close(&mut self) {
         self.reset.store(true, Ordering::SeqCst);
     }
+
+    /// A test leg stands for plain TCP: dropping it is the peer's EOF, as a close is a FIN.
+    fn fin_on_close(&self) -> bool {
+        true
+    }
 }
 
 impl TunnelIo for TestLeg {

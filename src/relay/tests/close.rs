@@ -65,6 +65,19 @@ async fn a_handshake_whose_peers_keep_their_connections_ends_at_the_close_grace(
 }
 
 #[tokio::test(start_paused = true)]
+async fn once_the_handshake_is_done_and_the_upstream_closed_the_client_is_not_waited_for() {
+    let mut t = Tunnel::start(Setup::default());
+    let close = from_client(CLOSE, &close_payload(1000, ""));
+    relays(&mut t.client, &mut t.upstream, &close).await;
+    let reply = from_upstream(CLOSE, &close_payload(1000, ""));
+    relays(&mut t.upstream, &mut t.client, &reply).await;
+    t.upstream.shutdown().await.unwrap();
+    // The client keeps its connection open: wsgate, its server, closes first (RFC 6455 §7.1.1).
+    assert_eof(&mut t.client).await;
+    assert_eq!(t.ended().await, Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
 async fn frames_after_a_close_are_dropped() {
     let mut t = Tunnel::start(Setup::default());
     let close = from_upstream(CLOSE, &close_payload(1000, ""));
