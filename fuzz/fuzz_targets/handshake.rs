@@ -56,7 +56,9 @@ fuzz_target!(|data: &[u8]| {
                 accept_key(offer.key.as_bytes()).parse().unwrap(),
             );
             let negotiated = validate_response(&good, &offer).expect("a correct 101");
-            let _ = client_response_headers(&offer, &negotiated);
+            let mut answer = HeaderMap::new();
+            add_client_response_headers(&mut answer, &negotiated);
+            assert_eq!(answer[http::header::SEC_WEBSOCKET_ACCEPT], negotiated.accept);
         }
     }
 });
