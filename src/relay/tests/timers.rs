@@ -160,11 +160,12 @@ async fn drain_closes_are_spread_over_the_window() {
             close_code: wsgate_proto::close::CloseCode::RESTART,
         }))
         .unwrap();
-    let mut moments = Vec::new();
-    for t in &mut tunnels {
+    // Read concurrently, so that each moment is its own tunnel's, not the latest one read so far.
+    let mut moments = futures_util::future::join_all(tunnels.iter_mut().map(|t| async move {
         assert_eq!(read_bytes(&mut t.client, 4).await, [CLOSE, 2, 0x03, 0xf4]);
-        moments.push(t.elapsed());
-    }
+        t.elapsed()
+    }))
+    .await;
     moments.sort();
     // Within the window, and spread across it (20 uniform draws all inside one second of each
     // other has a probability near 1e-19).
