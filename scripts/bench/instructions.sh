@@ -4,6 +4,7 @@
 #
 #   scripts/bench/instructions.sh            # prints Ir per session for the current build
 #   SESSIONS_SECONDS=20 scripts/bench/instructions.sh
+#   PROFILE=/tmp/cg scripts/bench/instructions.sh   # keeps the long run's profile for callgrind_annotate
 #
 # Two runs under callgrind, one short and one long; the difference of their instruction counts
 # divided by the difference of their session counts removes start-up and shutdown.
@@ -47,6 +48,7 @@ short=${SHORT_SECONDS:-3}
 long=${SESSIONS_SECONDS:-12}
 read -r ir1 s1 < <(run "$short")
 read -r ir2 s2 < <(run "$long")
+if [ -n "${PROFILE:-}" ]; then cp "$WORK/cg.$long" "$PROFILE"; fi
 python3 - "$ir1" "$s1" "$ir2" "$s2" <<'PY'
 import sys
 ir1, s1, ir2, s2 = map(int, sys.argv[1:])

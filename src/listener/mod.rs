@@ -60,7 +60,15 @@ pub(crate) async fn accept_loop(
         let Some(slot) = slots.admit(&stream, peer, &settings.config, &proxy.load(), tls) else {
             return;
         };
-        tokio::spawn(connection(stream, peer, proxy.clone(), settings, slot));
+        // Boxed before it is spawned: the connection future is several KiB (hyper's dispatcher, the
+        // upgrade, the relay), and tokio moves a spawned future by value several times.
+        tokio::spawn(Box::pin(connection(
+            stream,
+            peer,
+            proxy.clone(),
+            settings,
+            slot,
+        )));
     })
     .await
 }

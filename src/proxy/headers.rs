@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 
+const HOP_BY_HOP_COUNT: usize = 8;
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1), as `HeaderName`s: removing by a string would parse and
 /// hash the name on every request.
-const HOP_BY_HOP: [HeaderName; 8] = [
+const HOP_BY_HOP: [HeaderName; HOP_BY_HOP_COUNT] = [
     header::CONNECTION,
     HeaderName::from_static("proxy-connection"),
     HeaderName::from_static("keep-alive"),
@@ -44,8 +46,17 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    // One scan for the ones present: a remove hashes its name, and most of them are absent.
+    let mut present = [false; HOP_BY_HOP_COUNT];
+    for key in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|name| name == key) {
+            present[i] = true;
+        }
+    }
+    for (name, present) in HOP_BY_HOP.iter().zip(present) {
+        if present {
+            headers.remove(name);
+        }
     }
 }
 
@@ -58,7 +69,6 @@ pub fn add_forwarded(
     proto: &'static str,
     trusted: &[IpNet],
 ) {
-    use std::fmt::Write as _;
     let keep = trusted.is_empty() || trusted.iter().any(|net| net.contains(&peer.ip()));
     let mut xff = String::new();
     if keep {
@@ -73,13 +83,39 @@ pub fn add_forwarded(
             xff.push_str(", ");
         }
     }
-    let _ = write!(xff, "{}", peer.ip());
+    push_ip(&mut xff, peer.ip());
     if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff)) {
         headers.insert(X_FORWARDED_FOR, v);
     }
+    headers.reserve(2);
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(host) = headers.get(header::HOST).cloned() {
         headers.insert(X_FORWARDED_HOST, host);
+    }
+}
+
+/// An address as `Display` writes it; IPv4 by hand, since the formatter's padding support makes it
+/// the costliest step of a forwarded request's header rewrite.
+fn push_ip(out: &mut String, ip: std::net::IpAddr) {
+    use std::fmt::Write as _;
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
     }
 }
 
@@ -105,6 +141,23 @@ mod tests {
         remove_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.100.255",
+            "1.99.100.9",
+            "::1",
+            "2001:db8::5",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            let mut out = String::new();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string());
+        }
     }
 
     #[test]

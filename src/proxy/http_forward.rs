@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::{Body as _, Incoming};
 
 use super::headers::{add_forwarded, remove_hop_by_hop};
-use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy, Trying};
+use super::{error_response, Proxy, ProxyError, Route, Served, Trying};
 use crate::upstream::endpoint::Endpoint;
 use crate::upstream::{Attempt, ConnectError, Retry, Selection, Side, Upstream, UpstreamBody};
 
@@ -21,9 +21,12 @@ pub async fn forward(
     peer: SocketAddr,
     proto: &'static str,
     trying: &Trying,
-) -> Response<Body> {
+) -> Served {
     let Some(route) = route else {
-        return error_response(ProxyError::NoRoute.status(), Default::default());
+        return (
+            error_response(ProxyError::NoRoute.status(), Default::default()),
+            None,
+        );
     };
     let selection = route.upstream.select(req.headers(), peer);
     match send(proxy, route, req, peer, proto, &selection, trying).await {
@@ -38,8 +41,8 @@ pub async fn forward(
             {
                 parts.headers.append(http::header::SET_COOKIE, cookie);
             }
-            parts.extensions.insert(ServedBy(endpoint.addr.clone()));
-            Response::from_parts(parts, body.map_err(Into::into).boxed())
+            let response = Response::from_parts(parts, body.map_err(Into::into).boxed());
+            (response, Some(endpoint))
         }
         Err(error) => {
             let route = &route.metrics.route;
@@ -48,7 +51,7 @@ pub async fn forward(
                 Side::Upstream => tracing::warn!(%route, %error, "upstream request failed"),
                 Side::Internal => tracing::error!(%route, %error, "upstream request not sent"),
             }
-            error_response(error.status(), Default::default())
+            (error_response(error.status(), Default::default()), None)
         }
     }
 }

@@ -34,9 +34,8 @@ use wsgate_proto::handshake::is_websocket_upgrade;
 pub type Body = BoxBody<Bytes, BoxError>;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Which endpoint served a response: set by the forwarding code, read by the access log.
-#[derive(Debug, Clone)]
-pub(crate) struct ServedBy(pub String);
+/// A response and the endpoint that answered it, if one did (for the access log).
+pub(crate) type Served = (Response<Body>, Option<Arc<Endpoint>>);
 
 /// A route with its upstream and metric handles resolved.
 pub struct Route {
@@ -138,16 +137,18 @@ impl Proxy {
             done: false,
         };
         let trying = &record.trying;
-        let mut response = if is_websocket_upgrade(req.version(), req.headers()) {
+        let (response, endpoint) = if is_websocket_upgrade(req.version(), req.headers()) {
             upgrade::handle(&self, route, req, peer, received, slot, trying).await
         } else {
             http_forward::forward(&self, route, req, peer, slot.proto, trying).await
         };
-        let endpoint = response.extensions_mut().remove::<ServedBy>().map(|e| e.0);
         // A 499 answered here (the client left inside its body) names the endpoint, as one dropped.
         let waited = (response.status() == client_closed()).then(|| record.trying.get());
-        let endpoint = endpoint.or_else(|| waited.flatten().map(|e| e.addr.clone()));
-        record.finish(response.status(), endpoint.as_deref());
+        let endpoint = endpoint.or_else(|| waited.flatten());
+        record.finish(
+            response.status(),
+            endpoint.as_ref().map(|e| e.addr.as_str()),
+        );
         Ok(response)
     }
 }

@@ -16,12 +16,12 @@ use tokio::net::TcpStream;
 
 use super::backend::{self, Answer};
 use super::headers::{add_forwarded, remove_hop_by_hop};
-use super::{error_response, Body, Proxy, ProxyError, Route, ServedBy, Trying};
+use super::{error_response, Body, Proxy, ProxyError, Route, Served, Trying};
 use crate::drain::{DrainSignal, LiveGuard};
 use crate::metrics::names;
 use crate::relay::{self, TunnelParams, CLOSE_GRACE};
 use crate::server::ConnectionSlot;
-use crate::upstream::endpoint::TunnelGuard;
+use crate::upstream::endpoint::{Endpoint, TunnelGuard};
 use crate::upstream::UpstreamStream;
 use wsgate_proto::deflate::Agreed;
 use wsgate_proto::handshake::{
@@ -40,11 +40,11 @@ enum Outcome {
         upstream: Upstream,
         /// The tunnel's place under the route's `max_connections`, and on its endpoint's count.
         place: (LiveGuard, TunnelGuard),
-        endpoint: String,
+        endpoint: Arc<Endpoint>,
         deflate: Option<Agreed>,
     },
     /// Anything but 101 is relayed as a plain HTTP response: never a tunnel.
-    Refused(Response<Body>),
+    Refused(Response<Body>, Arc<Endpoint>),
 }
 
 /// The upstream's side of a tunnel: its connection and the bytes read past the 101's head.
@@ -61,16 +61,19 @@ pub async fn handle(
     received: Instant,
     slot: Arc<ConnectionSlot>,
     trying: &Trying,
-) -> Response<Body> {
+) -> Served {
     let Some(route) = route else {
         proxy
             .metrics
             .handshake(names::NO_ROUTE, names::NO_ROUTE_RESULT);
-        return error_response(ProxyError::NoRoute.status(), HeaderMap::new());
+        return (
+            error_response(ProxyError::NoRoute.status(), HeaderMap::new()),
+            None,
+        );
     };
     match negotiate(proxy, route, req, peer, slot.proto, trying).await {
         Ok(Outcome::Tunnel {
-            mut response,
+            response,
             client,
             upstream,
             place,
@@ -82,24 +85,32 @@ pub async fn handle(
                 .metrics
                 .handshake_duration
                 .observe(received.elapsed().as_secs_f64());
-            response.extensions_mut().insert(ServedBy(endpoint.clone()));
-            let params = params(route, proxy.drain.clone(), peer, endpoint, deflate);
+            let params = params(
+                route,
+                proxy.drain.clone(),
+                peer,
+                endpoint.addr.clone(),
+                deflate,
+            );
             slot.set_tunnel(PendingTunnel {
                 client,
                 upstream,
                 place,
                 params,
             });
-            response
+            (response, Some(endpoint))
         }
-        Ok(Outcome::Refused(response)) => {
+        Ok(Outcome::Refused(response, endpoint)) => {
             route.metrics.handshake("upstream_rejected");
-            response
+            (response, Some(endpoint))
         }
         Err(error) => {
             tracing::debug!(route = %route.metrics.route, %peer, %error, "upgrade refused");
             route.metrics.handshake(error.handshake_result());
-            error_response(error.status(), error.response_headers())
+            (
+                error_response(error.status(), error.response_headers()),
+                None,
+            )
         }
     }
 }
@@ -161,7 +172,7 @@ async fn negotiate(
             let mut response = Response::new(body.map_err(Into::into).boxed());
             *response.status_mut() = head.status;
             *response.headers_mut() = headers;
-            return Ok(Outcome::Refused(response));
+            return Ok(Outcome::Refused(response, chosen));
         }
     };
     let negotiated =
@@ -185,7 +196,7 @@ async fn negotiate(
         client,
         upstream,
         place: (place, chosen.tunnel()),
-        endpoint: endpoint.to_owned(),
+        endpoint: chosen,
         deflate: negotiated.deflate.map(|(agreed, _)| agreed),
     })
 }
@@ -211,12 +222,12 @@ fn upstream_request(
 }
 
 fn strip_websocket_headers(headers: &mut HeaderMap) {
-    let names: Vec<_> = headers
+    // Removed one at a time, without collecting the names: a 101 carries two or three of them.
+    while let Some(name) = headers
         .keys()
-        .filter(|name| name.as_str().starts_with("sec-websocket-"))
+        .find(|name| name.as_str().starts_with("sec-websocket-"))
         .cloned()
-        .collect();
-    for name in names {
+    {
         headers.remove(name);
     }
 }
