@@ -20,8 +20,27 @@ pub(super) async fn serve<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let mut drain = proxy.load().drain.clone();
     let ours = slot.clone();
+    // Boxed, and gone before the tunnel starts: hyper's connection state is needed only until the
+    // 101, and an idle tunnel's memory is mostly the size of this task's future.
+    Box::pin(http1(io, peer, proxy, config, slot)).await;
+    // An upgrade ends hyper's connection once the 101 is out; the tunnel continues in this task.
+    if let Some(tunnel) = ours.take_tunnel() {
+        tunnel.into_relay(ours).await;
+    }
+}
+
+/// hyper's HTTP/1 connection, until it ends or hands its stream to an upgrade.
+async fn http1<I>(
+    io: TokioIo<I>,
+    peer: SocketAddr,
+    proxy: SharedProxy,
+    config: &ListenerConfig,
+    slot: Arc<ConnectionSlot>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let mut drain = proxy.load().drain.clone();
     let service = service_fn(move |req| proxy.load_full().handle(req, peer, slot.clone()));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -40,9 +59,5 @@ pub(super) async fn serve<I>(
     };
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "client connection ended with an error");
-    }
-    // An upgrade ends hyper's connection once the 101 is out; the tunnel continues in this task.
-    if let Some(tunnel) = ours.take_tunnel() {
-        tunnel.run(ours).await;
     }
 }

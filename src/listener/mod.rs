@@ -97,15 +97,60 @@ async fn connection(
     let _ = stream.set_nodelay(true);
     match &settings.tls {
         None => http::serve(TokioIo::new(stream), peer, proxy, config, slot).await,
-        Some(acceptor) => {
-            let handshake = tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream));
-            match handshake.await {
-                Ok(Ok(stream)) => {
-                    http::serve(TokioIo::new(stream), peer, proxy, config, slot).await
-                }
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-            }
-        }
+        // Boxed: a TLS stream and its handshake are several KiB, which a plain connection's
+        // future (the storage of its tunnel) would otherwise reserve too.
+        Some(acceptor) => Box::pin(tls(acceptor, stream, peer, proxy, config, slot)).await,
+    }
+}
+
+async fn tls(
+    acceptor: &TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    proxy: SharedProxy,
+    config: &ListenerConfig,
+    slot: Arc<ConnectionSlot>,
+) {
+    let handshake = tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream));
+    match handshake.await {
+        Ok(Ok(stream)) => http::serve(TokioIo::new(stream), peer, proxy, config, slot).await,
+        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of what `f` returns, without calling it.
+    fn returned_size<A, B, C, D, F: std::future::Future>(
+        _f: impl FnOnce(A, B, C, D) -> F,
+    ) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// A tunnel runs in its client connection's task, so this future is most of an idle tunnel's
+    /// memory: hyper's connection and the TLS path are boxed, and must stay out of it.
+    #[test]
+    fn a_connection_future_is_about_its_tunnel() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().expect("an address");
+        let size = returned_size(
+            |s: TcpStream, p: SharedProxy, l: Arc<ListenerSettings>, c: Arc<ConnectionSlot>| {
+                connection(s, peer, p, l, c)
+            },
+        );
+        let tunnel = returned_size(
+            |t: Box<crate::proxy::PendingTunnel>, c: Arc<ConnectionSlot>, _: (), _: ()| {
+                t.into_relay(c)
+            },
+        );
+        println!("connection future: {size} bytes, tunnel: {tunnel} bytes");
+        // Release builds measured 3,648 and 3,032 bytes (8,072 when hyper's connection and the TLS
+        // handshake were inline).
+        assert!(
+            size <= tunnel + 1_024,
+            "{size} bytes for a {tunnel}-byte tunnel"
+        );
     }
 }

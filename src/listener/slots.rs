@@ -23,15 +23,16 @@ pub struct ConnectionSlot {
     pub proto: &'static str,
     /// The tunnel an upgrade on this connection became, run by the connection's own task once hyper
     /// has written the 101 (one task per session, not a second one spawned for the tunnel).
-    tunnel: Mutex<Option<PendingTunnel>>,
+    /// Boxed: the slot lives as long as the connection, the pending tunnel only until the 101.
+    tunnel: Mutex<Option<Box<PendingTunnel>>>,
 }
 
 impl ConnectionSlot {
     pub(crate) fn set_tunnel(&self, tunnel: PendingTunnel) {
-        *self.tunnel.lock().unwrap_or_else(PoisonError::into_inner) = Some(tunnel);
+        *self.tunnel.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(tunnel));
     }
 
-    pub(super) fn take_tunnel(&self) -> Option<PendingTunnel> {
+    pub(super) fn take_tunnel(&self) -> Option<Box<PendingTunnel>> {
         self.tunnel
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

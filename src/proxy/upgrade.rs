@@ -2,11 +2,13 @@
 //! the request by hand (`backend.rs`), validate its 101, and then run the tunnel in one task that
 //! takes the client's stream back from hyper and the upstream's as it is.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::future::{Either, FutureExt, OptionFuture};
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
@@ -279,44 +281,53 @@ pub struct PendingTunnel {
 }
 
 impl PendingTunnel {
-    /// Takes the client's stream back from hyper and runs the relay in place. The four variants
-    /// (plain or TLS on each leg) share the future's storage, and TLS streams are boxed, so a
-    /// tunnel's task is about the size of a plain one. `slot` (the client connection) counts until
-    /// the tunnel ends.
-    pub async fn run(self, slot: Arc<ConnectionSlot>) {
+    /// The relay of this tunnel, on the client's stream that hyper has handed back (it fulfils the
+    /// upgrade before its connection future ends, so nothing is awaited here). A plain function
+    /// rather than an async one: an async one would keep a copy of `self` beside the relay for the
+    /// tunnel's whole life. The four variants (plain or TLS on each leg) share one future's
+    /// storage, and TLS streams are boxed, so a tunnel is about the size of a plain one. `slot`
+    /// (the client connection) counts until the tunnel ends.
+    pub fn into_relay(self: Box<Self>, slot: Arc<ConnectionSlot>) -> impl Future<Output = ()> {
         let PendingTunnel {
             client,
             upstream,
             place,
             mut params,
-        } = self;
+        } = *self;
         params.held = Some(Box::new((slot, place)));
-        let client = match client.await {
-            Ok(client) => client,
-            Err(e) => {
-                tracing::debug!(error = %e, "upgrade did not complete");
-                return;
+        let client = match client.now_or_never() {
+            Some(Ok(client)) => {
+                let client = ClientIo::from(client);
+                if client.is_none() {
+                    tracing::error!("upgraded connection of an unexpected type");
+                }
+                client
             }
-        };
-        let Some(client) = ClientIo::from(client) else {
-            tracing::error!("upgraded connection of an unexpected type");
-            return;
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "upgrade did not complete");
+                None
+            }
+            None => {
+                tracing::error!("hyper's connection ended before it handed over the upgrade");
+                None
+            }
         };
         let Upstream { io, rest } = upstream;
-        match (client, io) {
+        let relay = client.map(|client| match (client, io) {
             (ClientIo::Tcp(c, cp), UpstreamStream::Tcp(u)) => {
-                relay::run(c, cp, u, rest, params).await
+                Either::Left(Either::Left(relay::run(c, cp, u, rest, params)))
             }
             (ClientIo::Tcp(c, cp), UpstreamStream::Tls(u)) => {
-                relay::run(c, cp, u, rest, params).await
+                Either::Left(Either::Right(relay::run(c, cp, u, rest, params)))
             }
             (ClientIo::Tls(c, cp), UpstreamStream::Tcp(u)) => {
-                relay::run(c, cp, u, rest, params).await
+                Either::Right(Either::Left(relay::run(c, cp, u, rest, params)))
             }
             (ClientIo::Tls(c, cp), UpstreamStream::Tls(u)) => {
-                relay::run(c, cp, u, rest, params).await
+                Either::Right(Either::Right(relay::run(c, cp, u, rest, params)))
             }
-        }
+        });
+        OptionFuture::from(relay).map(drop)
     }
 }
 
