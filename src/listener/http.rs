@@ -11,35 +11,37 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use super::{ConnectionSlot, SharedProxy};
 use crate::config::ListenerConfig;
 
-pub(super) async fn serve<I>(
+/// A client's byte stream, plain or TLS.
+pub(super) trait ClientStream:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static> ClientStream for T {}
+
+pub(super) async fn serve<I: ClientStream>(
     io: TokioIo<I>,
     peer: SocketAddr,
     proxy: SharedProxy,
     config: &ListenerConfig,
     slot: Arc<ConnectionSlot>,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let ours = slot.clone();
+) {
     // Boxed, and gone before the tunnel starts: hyper's connection state is needed only until the
     // 101, and an idle tunnel's memory is mostly the size of this task's future.
-    Box::pin(http1(io, peer, proxy, config, slot)).await;
+    Box::pin(http1(io, peer, proxy, config, slot.clone())).await;
     // An upgrade ends hyper's connection once the 101 is out; the tunnel continues in this task.
-    if let Some(tunnel) = ours.take_tunnel() {
-        tunnel.into_relay(ours).await;
+    if let Some(tunnel) = slot.take_tunnel() {
+        tunnel.into_relay(slot).await;
     }
 }
 
 /// hyper's HTTP/1 connection, until it ends or hands its stream to an upgrade.
-async fn http1<I>(
+async fn http1<I: ClientStream>(
     io: TokioIo<I>,
     peer: SocketAddr,
     proxy: SharedProxy,
     config: &ListenerConfig,
     slot: Arc<ConnectionSlot>,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let mut drain = proxy.load().drain.clone();
     let service = service_fn(move |req| proxy.load_full().handle(req, peer, slot.clone()));
     let conn = hyper::server::conn::http1::Builder::new()
