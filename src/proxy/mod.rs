@@ -2,7 +2,8 @@
 
 mod backend;
 mod error;
-mod headers;
+/// Reached by `auth::forward` too, for the hop-by-hop headers of a relayed denial.
+pub(crate) mod headers;
 mod http_forward;
 mod upgrade;
 
