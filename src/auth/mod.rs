@@ -1,0 +1,3 @@
+//! Access control at the upgrade: JWT verification and forward auth.
+
+pub mod forward;
