@@ -10,6 +10,7 @@ mod admin;
 mod config;
 mod demo;
 mod drain;
+mod limits;
 mod listener;
 mod metrics;
 mod proxy;
