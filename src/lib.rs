@@ -11,6 +11,7 @@ mod auth;
 mod config;
 mod demo;
 mod drain;
+mod limits;
 mod listener;
 mod metrics;
 mod proxy;
