@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod auth;
 mod config;
 mod demo;
 mod drain;
