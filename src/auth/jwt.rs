@@ -1,7 +1,6 @@
 //! JWT verification: which key and algorithm a token may use, its signature (checked by
 //! `jsonwebtoken`), and its time, issuer and audience (checked here against the caller's clock), and
 //! the claims it carries. No I/O beyond `Verifier::load` reading the key file.
-#![allow(dead_code)] // wired in by the upgrade path (issue 14)
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -274,10 +273,6 @@ pub struct Claims(Map<String, Value>);
 impl Claims {
     pub fn get(&self, claim: &str) -> Option<&Value> {
         self.0.get(claim)
-    }
-
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
     }
 
     /// `exp` in seconds since the epoch, for closing the tunnel when the token expires.

@@ -1,6 +1,5 @@
 //! The JWT key file: a JWKS, one PEM public key or a shared secret, told apart by content, turned
 //! into `jsonwebtoken` keys that were each tried once, and the algorithms they allow.
-#![allow(dead_code)] // wired in by the upgrade path (issue 14)
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -1,8 +1,5 @@
 //! Where a client's token comes from (a header, a query parameter, a cookie or a WebSocket
 //! subprotocol entry), taking it out of a request, and hiding it from the access log. No I/O.
-#![allow(dead_code)] // wired in by the upgrade path (issue 14)
-
-use std::borrow::Cow;
 
 use http::header::{COOKIE, SEC_WEBSOCKET_PROTOCOL};
 use http::uri::PathAndQuery;
@@ -238,39 +235,6 @@ fn strip_subprotocols(prefix: &str, headers: &mut HeaderMap) {
     for v in unreadable {
         headers.append(SEC_WEBSOCKET_PROTOCOL, v);
     }
-}
-
-/// The request target for the access log with the value of every `query:` source replaced by
-/// `REDACTED`; borrowed when there was nothing to hide.
-pub fn redact_query<'a>(path_and_query: &'a str, sources: &[TokenSource]) -> Cow<'a, str> {
-    let Some((path, query)) = path_and_query.split_once('?') else {
-        return Cow::Borrowed(path_and_query);
-    };
-    let secret = |n: &str| {
-        sources
-            .iter()
-            .any(|s| matches!(s, TokenSource::Query(q) if q == n))
-    };
-    let hides = |pair: &str| pair.split_once('=').is_some_and(|(n, _)| secret(n));
-    if !query.split('&').any(hides) {
-        return Cow::Borrowed(path_and_query);
-    }
-    let mut out = String::with_capacity(path_and_query.len());
-    out.push_str(path);
-    out.push('?');
-    for (i, pair) in query.split('&').enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        match pair.split_once('=') {
-            Some((n, _)) if secret(n) => {
-                out.push_str(n);
-                out.push_str("=REDACTED");
-            }
-            _ => out.push_str(pair),
-        }
-    }
-    Cow::Owned(out)
 }
 
 #[cfg(test)]
