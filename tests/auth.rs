@@ -494,3 +494,55 @@ async fn an_auth_service_that_is_down_gives_503() {
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
     assert_eq!(handshakes(&running, "auth_unavailable"), 1.0);
 }
+
+#[tokio::test]
+async fn a_reload_reads_the_key_file_again_and_a_bad_one_is_refused() {
+    let (backend, _) = echo_backend().await;
+    let dir = std::env::temp_dir().join(format!("wsgate-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key.pem");
+    let yaml = || {
+        format!(
+            r#"
+listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
+upstreams: {{ echo: {{ endpoints: ["{backend}"] }} }}
+routes: [{{ name: echo, upstream: echo, auth: {{ jwt: {{ keys: "{}" }} }} }}]
+"#,
+            key.display()
+        )
+    };
+    std::fs::copy(format!("{KEYS}/ec256.pub.pem"), &key).unwrap();
+    let running = start(&yaml()).await;
+    let addr = running.listener_addr("public").unwrap();
+    let ec = sign(Algorithm::ES256, "ec256.pem", None, claims());
+    let ed = sign(Algorithm::EdDSA, "ed25519.pem", None, claims());
+    assert!(upgrade_and_echo(addr, "/", &bearer(&ec))
+        .await
+        .starts_with("HTTP/1.1 101"));
+
+    // The key is rotated: after the reload the new key's tokens pass and the old key's do not.
+    std::fs::copy(format!("{KEYS}/ed25519.pub.pem"), &key).unwrap();
+    running
+        .reload(wsgate::Config::from_yaml(&yaml()).unwrap())
+        .await
+        .unwrap();
+    assert!(upgrade_and_echo(addr, "/", &bearer(&ed))
+        .await
+        .starts_with("HTTP/1.1 101"));
+    assert!(upgrade_and_echo(addr, "/", &bearer(&ec))
+        .await
+        .starts_with("HTTP/1.1 401"));
+
+    // A file that no longer parses is a config error naming it; the keys in force stay.
+    std::fs::write(&key, "-----BEGIN PUBLIC KEY-----\nbroken\n-----END PUBLIC KEY-----\n").unwrap();
+    let refused = wsgate::Config::from_yaml(&yaml()).unwrap_err();
+    assert!(
+        refused.messages().iter().any(|m| m.contains("key.pem")),
+        "{:?}",
+        refused.messages()
+    );
+    assert!(upgrade_and_echo(addr, "/", &bearer(&ed))
+        .await
+        .starts_with("HTTP/1.1 101"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
