@@ -534,7 +534,11 @@ routes: [{{ name: echo, upstream: echo, auth: {{ jwt: {{ keys: "{}" }} }} }}]
         .starts_with("HTTP/1.1 401"));
 
     // A file that no longer parses is a config error naming it; the keys in force stay.
-    std::fs::write(&key, "-----BEGIN PUBLIC KEY-----\nbroken\n-----END PUBLIC KEY-----\n").unwrap();
+    std::fs::write(
+        &key,
+        "-----BEGIN PUBLIC KEY-----\nbroken\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
     let refused = wsgate::Config::from_yaml(&yaml()).unwrap_err();
     assert!(
         refused.messages().iter().any(|m| m.contains("key.pem")),
