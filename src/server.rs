@@ -42,6 +42,9 @@ pub enum StartError {
         #[source]
         source: crate::tls::TlsError,
     },
+    /// A route's JWT keys or auth service could not be set up (a key file changed since `check`).
+    #[error("route {route:?}: auth: {message}")]
+    Auth { route: String, message: String },
 }
 
 /// Why a reload was refused; the old configuration stays in force.

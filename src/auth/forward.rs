@@ -1,7 +1,6 @@
 //! Forward auth (nginx `auth_request`, Traefik ForwardAuth, Caddy `forward_auth`): before a request
 //! goes upstream, a `GET` to an auth service over a pooled keep-alive client decides; 2xx lets it
 //! through (with headers for the upstream), 401/403/3xx are relayed to the client, anything else fails.
-#![allow(dead_code)] // wired in by the upgrade path (issue 14)
 
 use std::net::IpAddr;
 use std::time::Duration;

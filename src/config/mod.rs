@@ -1,6 +1,7 @@
 //! Configuration: raw YAML (`raw`), units (`units`), validation into the typed config the runtime uses
 //! (`validate`, `types`), and the errors `wsgate check` prints (`error`).
 
+mod access;
 mod error;
 mod hosts;
 mod raw;
@@ -10,6 +11,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use access::*;
 pub use error::{ConfigError, FieldError};
 pub use types::*;
 

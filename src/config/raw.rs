@@ -53,6 +53,8 @@ pub struct RawListener {
     /// Expect a PROXY protocol v1/v2 header on every connection.
     #[serde(default)]
     pub proxy_protocol: bool,
+    /// Per-client-IP limits across every route of this listener.
+    pub client_limits: Option<RawClientLimits>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +169,10 @@ pub struct RawRoute {
     /// WebSocket options.
     #[serde(default)]
     pub websocket: RawWebSocket,
+    /// Who may use this route: JWT and forward auth.
+    pub auth: Option<RawAuth>,
+    /// Per-client-IP limits on this route.
+    pub client_limits: Option<RawClientLimits>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -206,6 +212,12 @@ pub struct RawWebSocket {
     pub extensions: Option<Vec<String>>,
     /// Re-mask client frames toward the backend with fresh random keys.
     pub remask: Option<bool>,
+    /// Messages and bytes per second a tunnel's sender may send.
+    pub rate_limit: Option<RawRateLimit>,
+    /// Close tunnels at this age (plus up to 10% jitter), e.g. "1h".
+    pub max_duration: Option<String>,
+    /// The close code sent at `max_duration`; default 1001.
+    pub max_duration_close_code: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,6 +227,86 @@ pub struct RawKeepalive {
     pub interval: String,
     /// Time the peer has to answer (any frame counts), e.g. "10s".
     pub timeout: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// Verify a JSON Web Token carried by the request.
+    pub jwt: Option<RawJwt>,
+    /// Ask an auth service about each request.
+    pub forward: Option<RawForwardAuth>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwt {
+    /// A PEM public key, a JWKS file, or an HMAC secret file.
+    pub keys: String,
+    /// Required `iss`; absent = any.
+    pub issuer: Option<String>,
+    /// Accepted `aud` values (any one); absent = any.
+    pub audiences: Option<Vec<String>>,
+    /// Accepted `alg` values; absent = what the keys support.
+    pub algorithms: Option<Vec<String>>,
+    /// Clock skew allowed on `exp` and `nbf`, e.g. "30s"; default 60s.
+    pub leeway: Option<String>,
+    /// Where to look, in order: `header:Authorization`, `query:NAME`, `cookie:NAME`, `subprotocol:PREFIX`.
+    pub token_from: Option<Vec<String>>,
+    /// Claim -> header toward the backend, e.g. `sub: X-User-Id`.
+    pub forward_claims: Option<BTreeMap<String, String>>,
+    /// Close a tunnel with 1008 when its token's `exp` passes.
+    pub close_on_expiry: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwardAuth {
+    /// `http://` or `https://` URL the auth service answers GETs on.
+    pub url: String,
+    /// For the whole auth exchange, e.g. "2s"; default 5s.
+    pub timeout: Option<String>,
+    /// Client request headers sent to the service; default Cookie and Authorization.
+    pub pass_headers: Option<Vec<String>>,
+    /// Auth response headers copied into the upstream request.
+    pub copy_headers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientLimits {
+    /// Concurrent WebSocket tunnels per client IP.
+    pub max_tunnels: Option<u32>,
+    /// WebSocket handshakes per second per client IP.
+    pub handshake_rate: Option<RawRate>,
+    /// Client addresses tracked at most (default 100000).
+    pub table_size: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRate {
+    /// Per second.
+    pub rate: u64,
+    /// At once; default `rate`.
+    pub burst: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Data messages per second.
+    pub messages_per_second: Option<u64>,
+    /// Payload bytes per second, e.g. "1MiB".
+    pub bytes_per_second: Option<RawSize>,
+    /// Messages at once; default `messages_per_second`.
+    pub burst: Option<u64>,
+    /// Bytes at once; default `bytes_per_second`.
+    pub burst_bytes: Option<RawSize>,
+    /// `client_to_upstream` (default) or `both`.
+    pub direction: Option<String>,
+    /// `throttle` (default: nothing is dropped) or `close`.
+    pub action: Option<String>,
 }
 
 /// A size: a byte count or a string with a unit.

@@ -57,6 +57,8 @@ pub struct ListenerConfig {
     pub proxy_protocol: bool,
     /// TLS termination; `None` = plain TCP.
     pub tls: Option<ListenerTls>,
+    /// Per-client-IP tunnels and handshake rate across the listener's routes.
+    pub client_limits: Option<super::ClientLimits>,
 }
 
 /// Certificate files of a TLS listener (paths resolved against the config file's directory).
@@ -178,6 +180,9 @@ pub struct RouteConfig {
     /// Index into `Config::upstreams`.
     pub upstream: usize,
     pub websocket: WebSocketConfig,
+    pub auth: super::AuthConfig,
+    /// Per-client-IP tunnels and handshake rate on this route.
+    pub client_limits: Option<super::ClientLimits>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -206,6 +211,12 @@ pub struct WebSocketConfig {
     pub extensions: Vec<String>,
     /// Client frames go to the backend masked with fresh random keys, not the client's (default false).
     pub remask: bool,
+    /// `None` = senders are not limited.
+    pub rate_limit: Option<super::TrafficLimit>,
+    /// Tunnels are closed at this age, plus a random jitter of up to 10%.
+    pub max_duration: Option<Duration>,
+    /// Sent to both sides at `max_duration` (default 1001).
+    pub max_duration_close_code: CloseCode,
 }
 
 /// wsgate pings a peer silent for `interval`; no frame within `timeout` after that ends the tunnel.
@@ -230,6 +241,9 @@ impl Default for WebSocketConfig {
             write_timeout: Duration::from_secs(60),
             extensions: Vec::new(),
             remask: false,
+            rate_limit: None,
+            max_duration: None,
+            max_duration_close_code: CloseCode::GOING_AWAY,
         }
     }
 }

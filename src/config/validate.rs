@@ -98,7 +98,7 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
         .iter()
         .map(|(name, upstream)| upstream::upstream(name, upstream, base, &mut errors))
         .collect();
-    let routes = routes(&raw.routes, &upstreams, &mut errors);
+    let routes = routes(&raw.routes, &upstreams, base, &mut errors);
     let shutdown = shutdown(raw.shutdown.as_ref(), &mut errors);
     for (i, upstream) in upstreams.iter().enumerate() {
         if !routes.iter().any(|r| r.upstream == i) {
@@ -231,7 +231,9 @@ fn listeners(raw: &RawConfig, base: &Path, errors: &mut Errors) -> Vec<ListenerC
             &l.handshake_timeout,
             DEFAULT_HANDSHAKE_TIMEOUT,
         );
+        let client_limits = access::client_limits(&path, l.client_limits.as_ref(), errors);
         out.push(ListenerConfig {
+            client_limits,
             name: l.name.clone(),
             bind,
             handshake_timeout,
@@ -244,7 +246,12 @@ fn listeners(raw: &RawConfig, base: &Path, errors: &mut Errors) -> Vec<ListenerC
     out
 }
 
-fn routes(raw: &[RawRoute], upstreams: &[UpstreamConfig], errors: &mut Errors) -> Vec<RouteConfig> {
+fn routes(
+    raw: &[RawRoute],
+    upstreams: &[UpstreamConfig],
+    base: &Path,
+    errors: &mut Errors,
+) -> Vec<RouteConfig> {
     if raw.is_empty() {
         errors.push("routes", "at least one route is required");
     }
@@ -301,6 +308,8 @@ fn routes(raw: &[RawRoute], upstreams: &[UpstreamConfig], errors: &mut Errors) -
             path_prefix,
             upstream: upstream.unwrap_or(0),
             websocket,
+            auth: access::auth(&path, r.auth.as_ref(), base, errors),
+            client_limits: access::client_limits(&path, r.client_limits.as_ref(), errors),
         });
     }
     out
@@ -350,7 +359,13 @@ fn websocket(path: &str, raw: &RawWebSocket, errors: &mut Errors) -> WebSocketCo
         &raw.write_timeout,
         defaults.write_timeout,
     );
+    let rate_limit = access::traffic_limit(path, raw.rate_limit.as_ref(), errors);
+    let (max_duration, max_duration_close_code) =
+        access::lifetime(path, &raw.max_duration, raw.max_duration_close_code, errors);
     WebSocketConfig {
+        rate_limit,
+        max_duration,
+        max_duration_close_code,
         keepalive,
         idle_timeout,
         max_connections: raw.max_connections,
@@ -440,6 +455,9 @@ fn sizes(
     (max_frame_size, max_message_size)
 }
 
+#[path = "validate_access.rs"]
+mod access;
+
 #[path = "validate_sticky.rs"]
 mod sticky;
 
@@ -457,3 +475,7 @@ mod sticky_tests;
 #[cfg(test)]
 #[path = "validate_origin_tests.rs"]
 mod origin_tests;
+
+#[cfg(test)]
+#[path = "validate_access_tests.rs"]
+mod access_tests;

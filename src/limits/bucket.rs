@@ -1,7 +1,6 @@
 //! A token bucket in integer fixed point with time as an argument: the handshake rate per client
 //! IP and the per-tunnel message/byte limits refilled once per socket read. No I/O, no clock reads,
 //! no allocation, no floats.
-#![allow(dead_code)] // wired in by the upgrade path (issue 14)
 
 use std::time::Duration;
 

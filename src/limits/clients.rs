@@ -3,7 +3,6 @@
 //!
 //! When the table is full it refuses new addresses rather than forget live counts (nginx's
 //! `limit_conn` zone does the same when its shared memory is exhausted).
-#![allow(dead_code)] // wired in by the upgrade path (issue 14)
 
 use std::collections::hash_map::{Entry as MapEntry, HashMap, RandomState};
 use std::hash::BuildHasher;
@@ -26,13 +25,6 @@ const SWEEP_BACKOFF_MS: u64 = 1_000;
 /// looked at per address admitted, plus one sweep of the shard per second: never a sweep of the
 /// whole shard per handshake, even when (say) one tunnel closes between two new addresses.
 const SWEEP_MIN_YIELD_DIVISOR: usize = 16;
-
-/// The limits of one scope; `None` is no limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClientLimits {
-    pub max_tunnels: Option<u32>,
-    pub handshake_rate: Option<Rate>,
-}
 
 /// Why a client was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -208,15 +200,13 @@ impl ClientTable {
     }
 
     /// Addresses held, idle ones included.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).entries.len()).sum()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Tunnels open for `ip` (for tests and the admin view).
+    /// Tunnels open for `ip`.
+    #[cfg(test)]
     pub fn tunnels(&self, ip: IpAddr) -> u32 {
         let ip = ip.to_canonical();
         self.shard(ip).entries.get(&ip).map_or(0, |e| e.tunnels)

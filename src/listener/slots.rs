@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 
 use crate::config::ListenerConfig;
 use crate::drain::{Live, LiveGuard};
-use crate::proxy::{PendingTunnel, Proxy};
+use crate::proxy::{Clients, PendingTunnel, Proxy};
 
 /// Past `max_connections` a new connection gets this and is closed (as Envoy does; clients retry).
 const OVER_CAPACITY: &[u8] =
@@ -21,6 +21,8 @@ pub struct ConnectionSlot {
     _listener: LiveGuard,
     /// `https` on a TLS listener, else `http` (for X-Forwarded-Proto).
     pub proto: &'static str,
+    /// The listener's per-client limits, if it has any.
+    pub clients: Option<Clients>,
     /// The tunnel an upgrade on this connection became, run by the connection's own task once hyper
     /// has written the 101 (one task per session, not a second one spawned for the tunnel).
     /// Boxed: the slot lives as long as the connection, the pending tunnel only until the 101.
@@ -40,13 +42,25 @@ impl ConnectionSlot {
     }
 }
 
-/// One listener's open connections; kept across reloads of its options.
+/// One listener's open connections and its table of client addresses; kept across reloads of its
+/// options.
 #[derive(Default)]
 pub(super) struct Slots {
     open: Arc<Live>,
+    clients: Mutex<Option<Clients>>,
 }
 
 impl Slots {
+    /// The listener's limits as configured now, on the table it has had since it last changed size.
+    fn clients(&self, config: &ListenerConfig) -> Option<Clients> {
+        let limits = config.client_limits?;
+        let mut current = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.as_ref().is_none_or(|c| c.limits != limits) {
+            *current = Some(Clients::new(limits, current.as_ref()));
+        }
+        current.clone()
+    }
+
     /// A slot for a freshly accepted connection, or `None` when the listener is at
     /// `max_connections`: then the client has been sent the 503 and the connection is dropped.
     pub(super) fn admit(
@@ -71,6 +85,7 @@ impl Slots {
             _all: proxy.live.enter(),
             _listener: listener,
             proto: if tls { "https" } else { "http" },
+            clients: self.clients(config),
             tunnel: Mutex::new(None),
         }))
     }

@@ -68,6 +68,7 @@ pub(super) struct TunnelFamilies {
     pub closes: IntCounterVec,
     pub pings_answered: IntCounterVec,
     pub pongs_dropped: IntCounterVec,
+    pub rate_limited: IntCounterVec,
 }
 
 impl TunnelFamilies {
@@ -129,6 +130,12 @@ impl TunnelFamilies {
                 "Answers to pings dropped because the sender had too many pongs pending.",
                 &[ROUTE, DIRECTION],
             ),
+            rate_limited: counter(
+                r,
+                WS_RATE_LIMITED,
+                "Times a tunnel's sender went over websocket.rate_limit: each throttle pause, or the close.",
+                &[ROUTE, DIRECTION],
+            ),
         }
     }
 }
@@ -140,6 +147,8 @@ pub(super) struct RequestFamilies {
     pub handshake_duration: HistogramVec,
     pub http: IntCounterVec,
     pub http_duration: HistogramVec,
+    pub limited: IntCounterVec,
+    pub auth_duration: HistogramVec,
 }
 
 impl RequestFamilies {
@@ -168,6 +177,19 @@ impl RequestFamilies {
                 r,
                 HTTP_REQUEST_DURATION,
                 "Time from request received to response head sent.",
+                &[ROUTE],
+                LATENCY_BUCKETS,
+            ),
+            limited: counter(
+                r,
+                LIMITED,
+                "Requests refused by a per-client limit (429; 503 for a full table), by limit.",
+                &[ROUTE, LIMIT],
+            ),
+            auth_duration: histogram(
+                r,
+                AUTH_DURATION,
+                "Time the forward-auth service took to answer.",
                 &[ROUTE],
                 LATENCY_BUCKETS,
             ),

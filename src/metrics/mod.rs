@@ -147,7 +147,12 @@ impl Metrics {
                 .tunnel
                 .pongs_dropped
                 .with_label_values(&[route, direction_label(sender)]),
+            rate_limited: self
+                .tunnel
+                .rate_limited
+                .with_label_values(&[route, direction_label(sender)]),
         };
+        let limited = LIMITS.map(|limit| self.requests.limited.with_label_values(&[route, limit]));
         Arc::new(RouteMetrics {
             route: route.to_owned(),
             metrics: self.clone(),
@@ -160,6 +165,8 @@ impl Metrics {
             duration: self.tunnel.duration.with_label_values(&[route]),
             handshake_duration: self.requests.handshake_duration.with_label_values(&[route]),
             http_duration: self.requests.http_duration.with_label_values(&[route]),
+            limited,
+            auth_duration: self.requests.auth_duration.with_label_values(&[route]),
         })
     }
 
@@ -201,6 +208,10 @@ pub struct RouteMetrics {
     /// `wsgate_http_requests_total` of the route's upgrades (GET, 101): one per tunnel, resolved once.
     upgraded: IntCounter,
     pub http_duration: Histogram,
+    /// `wsgate_limited_total` by limit, in the order of `names::LIMITS`.
+    limited: [IntCounter; LIMITS.len()],
+    /// Forward-auth latency.
+    pub auth_duration: Histogram,
 }
 
 impl RouteMetrics {
@@ -210,6 +221,13 @@ impl RouteMetrics {
             Some(i) => self.handshakes[i].inc(),
             // Not a route's result (a bug): counted all the same, by lookup.
             None => self.metrics.handshake(&self.route, result),
+        }
+    }
+
+    /// Counts one refusal by a per-client limit (one of `names::LIMITS`).
+    pub fn limited(&self, limit: &str) {
+        if let Some(i) = LIMITS.iter().position(|l| *l == limit) {
+            self.limited[i].inc();
         }
     }
 
@@ -256,6 +274,8 @@ pub struct DirectionMetrics {
     pub pings_answered: IntCounter,
     /// Answers dropped at the pong queue's bound (a sender that pings faster than it reads).
     pub pongs_dropped: IntCounter,
+    /// Each time the sender went over `websocket.rate_limit`.
+    pub rate_limited: IntCounter,
 }
 
 /// Frames and messages counted locally during one walk of a read buffer, then added to the

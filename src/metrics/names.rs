@@ -13,6 +13,9 @@ pub const WS_PROTOCOL_VIOLATIONS: &str = "wsgate_ws_protocol_violations_total";
 pub const WS_CLOSES: &str = "wsgate_ws_closes_total";
 pub const WS_PINGS_ANSWERED: &str = "wsgate_ws_pings_answered_total";
 pub const WS_PONGS_DROPPED: &str = "wsgate_ws_pongs_dropped_total";
+pub const WS_RATE_LIMITED: &str = "wsgate_ws_rate_limited_total";
+pub const LIMITED: &str = "wsgate_limited_total";
+pub const AUTH_DURATION: &str = "wsgate_auth_duration_seconds";
 pub const HTTP_REQUESTS: &str = "wsgate_http_requests_total";
 pub const HTTP_REQUEST_DURATION: &str = "wsgate_http_request_duration_seconds";
 pub const UPSTREAM_CONNECT_ERRORS: &str = "wsgate_upstream_connect_errors_total";
@@ -33,6 +36,7 @@ pub const STATUS: &str = "status";
 pub const UPSTREAM: &str = "upstream";
 pub const ENDPOINT: &str = "endpoint";
 pub const LISTENER: &str = "listener";
+pub const LIMIT: &str = "limit";
 
 /// `route` label value where no route matched.
 pub const NO_ROUTE: &str = "none";
@@ -42,7 +46,7 @@ pub const UPSTREAM_TO_CLIENT: &str = "upstream_to_client";
 
 /// Every `result` of `wsgate_ws_handshakes_total` a route can get; a request that matched no route
 /// gets `no_route` under route `none`, never these.
-pub const HANDSHAKE_RESULTS: [&str; 11] = [
+pub const HANDSHAKE_RESULTS: [&str; 15] = [
     "ok",
     "bad_request",
     "version",
@@ -54,6 +58,18 @@ pub const HANDSHAKE_RESULTS: [&str; 11] = [
     "bad_extension",
     "timeout",
     "over_capacity",
+    "unauthorized",
+    "forbidden",
+    "limited",
+    "auth_unavailable",
+];
+/// `limit` values of `wsgate_limited_total`: which per-client limit refused a request (429).
+pub const LIMITS: [&str; 5] = [
+    "client_tunnels_listener",
+    "client_tunnels_route",
+    "client_handshake_rate_listener",
+    "client_handshake_rate_route",
+    "client_table_full",
 ];
 pub const NO_ROUTE_RESULT: &str = "no_route";
 /// `result` values of `wsgate_config_reloads_total`.

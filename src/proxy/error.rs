@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use super::access::AccessError;
 use super::backend::LegError;
 use crate::metrics::names;
 use crate::upstream::{ConnectError, Side};
@@ -65,6 +66,9 @@ pub enum ProxyError {
     /// The same for the hand-written upgrade request head.
     #[error("building the upstream upgrade request failed: {0}")]
     BuildHead(#[source] HeadError),
+    /// An access check (token, auth service, per-client limit) refused the request.
+    #[error(transparent)]
+    Access(#[from] AccessError),
 }
 
 impl ProxyError {
@@ -83,6 +87,8 @@ impl ProxyError {
             ProxyError::OverCapacity | ProxyError::BuildRequest(_) | ProxyError::BuildHead(_) => {
                 Side::Internal
             }
+            ProxyError::Access(AccessError::AuthService(_)) => Side::Upstream,
+            ProxyError::Access(_) => Side::Client,
         }
     }
 
@@ -110,6 +116,7 @@ impl ProxyError {
             ProxyError::BuildRequest(_) | ProxyError::BuildHead(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            ProxyError::Access(e) => e.status(),
         }
     }
 
@@ -130,13 +137,28 @@ impl ProxyError {
             ProxyError::UpstreamHandshake(e) => e.result_label(),
             // The label it always had; `names::HANDSHAKE_RESULTS` has no `internal` series.
             ProxyError::BuildRequest(_) | ProxyError::BuildHead(_) => "upstream_unavailable",
+            ProxyError::Access(e) => e.handshake_result(),
         }
     }
 
     pub fn response_headers(&self) -> http::HeaderMap {
         match self {
             ProxyError::ClientHandshake(e) => e.response_headers(),
+            ProxyError::Access(e) => e.response_headers(),
             _ => http::HeaderMap::new(),
+        }
+    }
+}
+
+impl ProxyError {
+    /// wsgate's answer to the client: its own short page, or the auth service's denial as it came.
+    pub fn into_response(self) -> http::Response<super::Body> {
+        use http_body_util::{BodyExt, Full};
+        match self {
+            ProxyError::Access(AccessError::Denied(response)) => {
+                (*response).map(|body| Full::new(body).map_err(|never| match never {}).boxed())
+            }
+            error => super::error_response(error.status(), error.response_headers()),
         }
     }
 }
@@ -144,6 +166,9 @@ impl ProxyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::forward::ForwardError;
+    use crate::auth::jwt::JwtError;
+    use crate::limits::clients::Limited;
     use http_body_util::Empty;
     use hyper_util::rt::TokioExecutor;
 
@@ -269,6 +294,20 @@ mod tests {
             ProxyError::UpstreamHandshake(HandshakeError::BadAccept),
             ProxyError::BuildRequest(make::bad_parts()),
             ProxyError::BuildHead(make::bad_head()),
+            ProxyError::Access(AccessError::Token(JwtError::Missing)),
+            ProxyError::Access(AccessError::Token(JwtError::WrongIssuer)),
+            ProxyError::Access(AccessError::Denied(Box::new({
+                let mut r = http::Response::new(bytes::Bytes::new());
+                *r.status_mut() = StatusCode::FORBIDDEN;
+                r
+            }))),
+            ProxyError::Access(AccessError::AuthService(ForwardError::Timeout(
+                Duration::from_secs(1),
+            ))),
+            ProxyError::Access(AccessError::Limited {
+                limit: "client_tunnels_route",
+                source: Limited::Tunnels,
+            }),
         ];
         for e in &all {
             match e {
@@ -283,6 +322,12 @@ mod tests {
                 | ProxyError::UpstreamHandshake(_)
                 | ProxyError::BuildRequest(_)
                 | ProxyError::BuildHead(_) => {}
+                ProxyError::Access(
+                    AccessError::Token(_)
+                    | AccessError::Denied(_)
+                    | AccessError::AuthService(_)
+                    | AccessError::Limited { .. },
+                ) => {}
                 ProxyError::Connect(
                     ConnectError::Timeout { .. }
                     | ConnectError::Failed { .. }
@@ -300,7 +345,7 @@ mod tests {
     #[tokio::test]
     async fn side_status_and_label_of_every_variant() {
         use Side::*;
-        let table: [(Side, u16, &str); 17] = [
+        let table: [(Side, u16, &str); 22] = [
             (Client, 404, "no_route"),               // NoRoute
             (Internal, 503, "over_capacity"),        // OverCapacity
             (Client, 400, "bad_request"),            // ClientHandshake(MissingKey)
@@ -318,6 +363,11 @@ mod tests {
             (Upstream, 502, "bad_accept"),           // UpstreamHandshake(BadAccept)
             (Internal, 500, "upstream_unavailable"), // BuildRequest
             (Internal, 500, "upstream_unavailable"), // BuildHead
+            (Client, 401, "unauthorized"),           // Access(Token(Missing))
+            (Client, 403, "forbidden"),              // Access(Token(WrongIssuer))
+            (Client, 403, "forbidden"),              // Access(Denied(403))
+            (Upstream, 503, "auth_unavailable"),     // Access(AuthService(Timeout))
+            (Client, 429, "limited"),                // Access(Limited)
         ];
         let errors = one_of_each().await;
         assert_eq!(errors.len(), table.len());
@@ -338,6 +388,7 @@ mod tests {
                 ProxyError::NoRoute
                     | ProxyError::OverCapacity
                     | ProxyError::ResponseTimeout { .. }
+                    | ProxyError::Access(AccessError::Denied(_))
                     | ProxyError::Connect(
                         ConnectError::Timeout { .. } | ConnectError::NoHealthyEndpoint { .. }
                     )

@@ -60,6 +60,35 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The address per-client limits count: the peer (after any PROXY header), or, when the peer is one
+/// of `trusted` proxies, the right-most `X-Forwarded-For` entry that is not (nginx's
+/// `real_ip_recursive on`). Without `trusted` proxies the header is never believed.
+pub fn client_ip(headers: &HeaderMap, peer: SocketAddr, trusted: &[IpNet]) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer.ip()) {
+        return peer.ip();
+    }
+    let mut client = peer.ip();
+    let values: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    for entry in values.iter().rev().flat_map(|v| v.rsplit(',')) {
+        match entry.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            // Garbage from a proxy we trust: stop at the last address we could read.
+            Err(_) => break,
+        }
+    }
+    client
+}
+
 /// Appends the peer to `X-Forwarded-For` and sets `X-Forwarded-Proto` and `X-Forwarded-Host`. With
 /// `trusted` proxies configured, an `X-Forwarded-For` from any other peer is discarded first, so that a
 /// client cannot pass itself off as someone else.
@@ -122,6 +151,39 @@ fn push_ip(out: &mut String, ip: std::net::IpAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_ip_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = HeaderMap::new();
+        h.append(
+            &X_FORWARDED_FOR,
+            HeaderValue::from_static("203.0.113.9, 10.0.0.7"),
+        );
+        h.append(&X_FORWARDED_FOR, HeaderValue::from_static("10.1.1.1"));
+        let from = |peer: &str| peer.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            client_ip(&h, from("10.0.0.1:5"), &trusted).to_string(),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            client_ip(&h, from("192.0.2.1:5"), &trusted).to_string(),
+            "192.0.2.1"
+        );
+        assert_eq!(
+            client_ip(&h, from("10.0.0.1:5"), &[]).to_string(),
+            "10.0.0.1"
+        );
+        h.insert(&X_FORWARDED_FOR, HeaderValue::from_static("junk, 10.2.2.2"));
+        assert_eq!(
+            client_ip(&h, from("10.0.0.1:5"), &trusted).to_string(),
+            "10.2.2.2"
+        );
+        assert_eq!(
+            client_ip(&HeaderMap::new(), from("10.0.0.1:5"), &trusted).to_string(),
+            "10.0.0.1"
+        );
+    }
 
     #[test]
     fn strips_hop_by_hop_and_connection_named() {

@@ -28,6 +28,21 @@ pub async fn forward(
             None,
         );
     };
+    let req = if route.access.is_open() {
+        req
+    } else {
+        let ip = super::headers::client_ip(req.headers(), peer, &proxy.trusted_proxies);
+        let (mut parts, body) = req.into_parts();
+        if let Err(error) = route
+            .access
+            .authenticate(route, &mut parts, ip, proto)
+            .await
+        {
+            tracing::debug!(route = %route.metrics.route, %peer, %error, "request refused");
+            return (ProxyError::from(error).into_response(), None);
+        }
+        Request::from_parts(parts, body)
+    };
     let selection = route.upstream.select(req.headers(), peer);
     match send(proxy, route, req, peer, proto, &selection, trying).await {
         Ok((response, endpoint)) => {

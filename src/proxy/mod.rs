@@ -1,5 +1,6 @@
 //! Request handling: route the request, then either proxy it as HTTP or negotiate a WebSocket tunnel.
 
+mod access;
 mod backend;
 mod error;
 /// Reached by `auth::forward` too, for the hop-by-hop headers of a relayed denial.
@@ -18,6 +19,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
+pub use access::Clients;
 pub use error::ProxyError;
 pub use upgrade::PendingTunnel;
 
@@ -45,6 +47,8 @@ pub struct Route {
     pub metrics: Arc<RouteMetrics>,
     /// Open tunnels, for `websocket.max_connections`.
     pub tunnels: Arc<Live>,
+    /// JWT, forward auth and per-client limits.
+    pub access: access::RouteAccess,
 }
 
 /// Everything a request needs, built once from a validated config.
@@ -88,15 +92,18 @@ impl Proxy {
         let routes = config
             .routes
             .iter()
-            .map(|r| Route {
-                config: r.clone(),
-                upstream: upstreams[r.upstream].clone(),
-                metrics: metrics.route(&r.name),
-                tunnels: previous
-                    .and_then(|p| p.routes.iter().find(|old| old.config.name == r.name))
-                    .map_or_else(Arc::default, |old| old.tunnels.clone()),
+            .map(|r| {
+                let old =
+                    previous.and_then(|p| p.routes.iter().find(|old| old.config.name == r.name));
+                Ok(Route {
+                    config: r.clone(),
+                    upstream: upstreams[r.upstream].clone(),
+                    metrics: metrics.route(&r.name),
+                    tunnels: old.map_or_else(Arc::default, |old| old.tunnels.clone()),
+                    access: access::RouteAccess::new(r, old.map(|old| &old.access))?,
+                })
             })
-            .collect();
+            .collect::<Result<_, StartError>>()?;
         Ok(Proxy {
             router: Router::new(config),
             routes,

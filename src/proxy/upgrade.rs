@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::{Either, FutureExt, OptionFuture};
@@ -16,12 +16,13 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::access::{self, AccessError, ClientPlaces};
 use super::backend::{self, Answer};
-use super::headers::{add_forwarded, remove_hop_by_hop};
+use super::headers::{add_forwarded, client_ip, remove_hop_by_hop};
 use super::{error_response, Body, Proxy, ProxyError, Route, Served, Trying};
 use crate::drain::{DrainSignal, LiveGuard};
 use crate::metrics::names;
-use crate::relay::{self, TunnelParams, CLOSE_GRACE};
+use crate::relay::{self, CloseReason, Ending, Policy, TunnelParams, CLOSE_GRACE};
 use crate::server::ConnectionSlot;
 use crate::upstream::endpoint::{Endpoint, TunnelGuard};
 use crate::upstream::UpstreamStream;
@@ -40,10 +41,13 @@ enum Outcome {
         response: Response<Body>,
         client: OnUpgrade,
         upstream: Upstream,
-        /// The tunnel's place under the route's `max_connections`, and on its endpoint's count.
-        place: (LiveGuard, TunnelGuard),
+        /// The tunnel's place under the route's `max_connections`, on its endpoint's count, and
+        /// under the per-client limits.
+        place: (LiveGuard, TunnelGuard, ClientPlaces),
         endpoint: Arc<Endpoint>,
         deflate: Option<Agreed>,
+        /// With `close_on_expiry`: the token's time left.
+        token_left: Option<Duration>,
     },
     /// Anything but 101 is relayed as a plain HTTP response: never a tunnel.
     Refused(Response<Body>, Arc<Endpoint>),
@@ -73,7 +77,7 @@ pub async fn handle(
             None,
         );
     };
-    match negotiate(proxy, route, req, peer, slot.proto, trying).await {
+    match negotiate(proxy, route, req, peer, &slot, trying).await {
         Ok(Outcome::Tunnel {
             response,
             client,
@@ -81,6 +85,7 @@ pub async fn handle(
             place,
             endpoint,
             deflate,
+            token_left,
         }) => {
             route.metrics.handshake("ok");
             route
@@ -93,6 +98,7 @@ pub async fn handle(
                 peer,
                 endpoint.addr.clone(),
                 deflate,
+                token_left,
             );
             slot.set_tunnel(PendingTunnel {
                 client,
@@ -109,10 +115,10 @@ pub async fn handle(
         Err(error) => {
             tracing::debug!(route = %route.metrics.route, %peer, %error, "upgrade refused");
             route.metrics.handshake(error.handshake_result());
-            (
-                error_response(error.status(), error.response_headers()),
-                None,
-            )
+            if let ProxyError::Access(AccessError::Limited { limit, .. }) = &error {
+                route.metrics.limited(limit);
+            }
+            (error.into_response(), None)
         }
     }
 }
@@ -120,12 +126,28 @@ pub async fn handle(
 async fn negotiate(
     proxy: &Proxy,
     route: &Route,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     peer: SocketAddr,
-    proto: &'static str,
+    slot: &ConnectionSlot,
     trying: &Trying,
 ) -> Result<Outcome, ProxyError> {
+    let proto = slot.proto;
     let ws = &route.config.websocket;
+    let ip = client_ip(req.headers(), peer, &proxy.trusted_proxies);
+    let listener_clients = slot.clients.as_ref();
+    let route_clients = route.access.clients();
+    access::admit_handshake(listener_clients, route_clients, ip)?;
+    // Before the offer is read: a token in the subprotocol offer is taken out of it here.
+    let (mut req, admitted) = if route.access.is_open() {
+        (req, Default::default())
+    } else {
+        let (mut parts, body) = req.into_parts();
+        let admitted = route
+            .access
+            .authenticate(route, &mut parts, ip, proto)
+            .await?;
+        (Request::from_parts(parts, body), admitted)
+    };
     let policy = RequestPolicy {
         allowed_origins: ws.allowed_origins.as_deref(),
         subprotocols: ws.subprotocols.as_deref(),
@@ -138,6 +160,7 @@ async fn negotiate(
         None => Some(route.tunnels.enter()),
     }
     .ok_or(ProxyError::OverCapacity)?;
+    let client_places = access::enter_tunnel(listener_clients, route_clients, ip)?;
 
     let selection = route.upstream.select(req.headers(), peer);
     let client = hyper::upgrade::on(&mut req);
@@ -197,9 +220,10 @@ async fn negotiate(
         response,
         client,
         upstream,
-        place: (place, chosen.tunnel()),
+        place: (place, chosen.tunnel(), client_places),
         endpoint: chosen,
         deflate: negotiated.deflate.map(|(agreed, _)| agreed),
+        token_left: admitted.token_left,
     })
 }
 
@@ -240,6 +264,7 @@ fn params(
     peer: SocketAddr,
     endpoint: String,
     deflate: Option<Agreed>,
+    token_expires: Option<Duration>,
 ) -> TunnelParams {
     let ws = &route.config.websocket;
     let limits = |sender: Sender| Limits {
@@ -268,6 +293,35 @@ fn params(
         peer,
         endpoint,
         held: None,
+        policy: {
+            let ends = ending(ws, token_expires);
+            (ws.rate_limit.is_some() || ends.is_some()).then(|| {
+                Box::new(Policy {
+                    rate_limit: ws.rate_limit,
+                    ends,
+                })
+            })
+        },
+    }
+}
+
+/// When the tunnel is closed by wsgate: at `max_duration` spread by up to 10% (a cohort that
+/// connected together does not reconnect together), or when its token expires, whichever is first.
+fn ending(ws: &crate::config::WebSocketConfig, token_expires: Option<Duration>) -> Option<Ending> {
+    let now = tokio::time::Instant::now();
+    let aged = ws.max_duration.map(|max| Ending {
+        at: now + max + max.mul_f64(0.1 * rand::random::<f64>()),
+        code: ws.max_duration_close_code.as_u16(),
+        reason: CloseReason::MaxDuration,
+    });
+    let expired = token_expires.map(|left| Ending {
+        at: now + left,
+        code: wsgate_proto::close::CloseCode::POLICY.as_u16(),
+        reason: CloseReason::TokenExpired,
+    });
+    match (aged, expired) {
+        (Some(a), Some(e)) => Some(if e.at <= a.at { e } else { a }),
+        (a, e) => a.or(e),
     }
 }
 
@@ -275,8 +329,9 @@ fn params(
 pub struct PendingTunnel {
     client: OnUpgrade,
     upstream: Upstream,
-    /// The tunnel's place under the route's `max_connections`, and on its endpoint's count.
-    place: (LiveGuard, TunnelGuard),
+    /// The tunnel's places under the route's `max_connections`, on its endpoint's count, and
+    /// under the per-client limits.
+    place: (LiveGuard, TunnelGuard, ClientPlaces),
     params: TunnelParams,
 }
 
@@ -356,4 +411,35 @@ where
     upgraded
         .downcast::<TokioIo<T>>()
         .map(|parts| (parts.io.into_inner(), parts.read_buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn max_duration_is_spread_by_up_to_a_tenth_and_an_earlier_expiry_wins() {
+        let ws = crate::config::WebSocketConfig {
+            max_duration: Some(Duration::from_secs(100)),
+            ..Default::default()
+        };
+        let now = tokio::time::Instant::now();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let end = ending(&ws, None).expect("an end");
+            let after = end.at - now;
+            assert!(after >= Duration::from_secs(100) && after <= Duration::from_secs(110));
+            assert_eq!((end.code, end.reason), (1001, CloseReason::MaxDuration));
+            seen.insert(after.as_secs());
+        }
+        assert!(seen.len() > 5, "not spread: {seen:?}");
+        let expiry = ending(&ws, Some(Duration::from_secs(30))).expect("an end");
+        assert_eq!(
+            (expiry.at - now, expiry.code),
+            (Duration::from_secs(30), 1008)
+        );
+        assert_eq!(expiry.reason, CloseReason::TokenExpired);
+        let default = crate::config::WebSocketConfig::default();
+        assert!(ending(&default, None).is_none());
+    }
 }

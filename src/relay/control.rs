@@ -6,6 +6,37 @@ use wsgate_proto::close::CloseCode;
 use wsgate_proto::frame::{encode_control, OpCode};
 use wsgate_proto::tracker::Sender;
 
+/// Why wsgate closes a tunnel, said in the close frame's reason text (RFC 6455 §5.5.1); most of
+/// its closes carry the code alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CloseReason {
+    None = 0,
+    TokenExpired = 1,
+    RateLimited = 2,
+    MaxDuration = 3,
+}
+
+impl CloseReason {
+    pub fn text(self) -> &'static str {
+        match self {
+            CloseReason::None => "",
+            CloseReason::TokenExpired => "token expired",
+            CloseReason::RateLimited => "rate limit exceeded",
+            CloseReason::MaxDuration => "max duration",
+        }
+    }
+
+    pub fn from_u8(value: u8) -> Self {
+        match value {
+            1 => CloseReason::TokenExpired,
+            2 => CloseReason::RateLimited,
+            3 => CloseReason::MaxDuration,
+            _ => CloseReason::None,
+        }
+    }
+}
+
 /// A complete control frame ready to write.
 pub struct ControlFrame {
     bytes: [u8; 131],
@@ -24,8 +55,12 @@ impl ControlFrame {
         ControlFrame { bytes, len }
     }
 
-    pub fn close(code: u16, receiver: Sender) -> Self {
-        Self::new(OpCode::Close, &code.to_be_bytes(), receiver)
+    pub fn close(code: u16, reason: CloseReason, receiver: Sender) -> Self {
+        let mut payload = [0u8; 2 + 19];
+        payload[..2].copy_from_slice(&code.to_be_bytes());
+        let text = reason.text().as_bytes();
+        payload[2..2 + text.len()].copy_from_slice(text);
+        Self::new(OpCode::Close, &payload[..2 + text.len()], receiver)
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -39,18 +74,42 @@ mod tests {
 
     #[test]
     fn close_toward_client_is_unmasked() {
-        let f = ControlFrame::close(CloseCode::PROTOCOL_ERROR.as_u16(), Sender::Client);
+        let f = ControlFrame::close(
+            CloseCode::PROTOCOL_ERROR.as_u16(),
+            CloseReason::None,
+            Sender::Client,
+        );
         assert_eq!(f.as_bytes(), &[0x88, 0x02, 0x03, 0xEA]);
     }
 
     #[test]
     fn close_toward_upstream_is_masked() {
-        let f = ControlFrame::close(CloseCode::GOING_AWAY.as_u16(), Sender::Upstream);
+        let f = ControlFrame::close(
+            CloseCode::GOING_AWAY.as_u16(),
+            CloseReason::None,
+            Sender::Upstream,
+        );
         let b = f.as_bytes();
         assert_eq!(b.len(), 8);
         assert_eq!(b[0], 0x88);
         assert_eq!(b[1], 0x82);
         let code = [b[6] ^ b[2], b[7] ^ b[3]];
         assert_eq!(u16::from_be_bytes(code), CloseCode::GOING_AWAY.as_u16());
+    }
+
+    #[test]
+    fn a_close_carries_its_reason_text() {
+        for reason in [
+            CloseReason::TokenExpired,
+            CloseReason::RateLimited,
+            CloseReason::MaxDuration,
+        ] {
+            assert_eq!(CloseReason::from_u8(reason as u8), reason);
+            let f = ControlFrame::close(1008, reason, Sender::Client);
+            let text = reason.text().as_bytes();
+            assert_eq!(f.as_bytes()[1] as usize, 2 + text.len());
+            assert_eq!(&f.as_bytes()[2..4], &1008u16.to_be_bytes());
+            assert_eq!(&f.as_bytes()[4..], text);
+        }
     }
 }

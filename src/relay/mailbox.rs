@@ -4,10 +4,11 @@
 //! waker say the rest, and a tunnel holds no channel.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU16, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
+use super::control::CloseReason;
 use atomic_waker::AtomicWaker;
 use wsgate_proto::close::CloseCode;
 
@@ -23,8 +24,8 @@ const GONE: u8 = 1 << 4;
 pub(super) enum Mail {
     /// The close handshake is complete: FIN, and nothing else.
     Fin,
-    /// A close frame with this code, then FIN.
-    Close(u16),
+    /// A close frame with this code and reason, then FIN.
+    Close(u16, CloseReason),
     /// A pong echoing the oldest ping not yet answered.
     Pong(PingPayload),
     /// A keepalive ping carrying this token.
@@ -100,7 +101,8 @@ pub(super) struct Mailbox {
     /// is allocated at the first ping.
     pongs: Mutex<Pongs>,
     ping_token: AtomicU64,
-    close_code: AtomicU16,
+    /// The close asked for: its code, and its reason above bit 16 (0: none yet).
+    close_code: AtomicU32,
     waker: AtomicWaker,
 }
 
@@ -110,7 +112,7 @@ impl Mailbox {
             flags: AtomicU8::new(0),
             pongs: Mutex::new(Pongs::default()),
             ping_token: AtomicU64::new(0),
-            close_code: AtomicU16::new(0),
+            close_code: AtomicU32::new(0),
             waker: AtomicWaker::new(),
         }
     }
@@ -141,7 +143,12 @@ impl Mailbox {
     /// A close frame of wsgate's own, then FIN; the first code asked for wins. Takes the pump's
     /// plain codes and named ones alike.
     pub(super) fn post_close(&self, code: impl Into<CloseCode>) {
-        let code = code.into().as_u16();
+        self.post_close_because(code, CloseReason::None);
+    }
+
+    /// A close with a reason text; the first close asked for wins, with its reason.
+    pub(super) fn post_close_because(&self, code: impl Into<CloseCode>, reason: CloseReason) {
+        let code = u32::from(code.into().as_u16()) | (u32::from(reason as u8) << 16);
         let _ = self
             .close_code
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
@@ -185,7 +192,10 @@ impl Mailbox {
         self.flags.fetch_and(!flag, Ordering::AcqRel);
         Some(match flag {
             FIN => Mail::Fin,
-            CLOSE => Mail::Close(self.close_code.load(Ordering::Acquire)),
+            CLOSE => {
+                let close = self.close_code.load(Ordering::Acquire);
+                Mail::Close(close as u16, CloseReason::from_u8((close >> 16) as u8))
+            }
             PONG => {
                 let mut pongs = self.pongs.lock().unwrap_or_else(|e| e.into_inner());
                 let Some(pong) = pongs.pop() else {
@@ -288,7 +298,10 @@ mod tests {
         mailbox.post_close(CloseCode::GOING_AWAY);
         assert_eq!(
             next(&mailbox),
-            Some(Mail::Close(CloseCode::PROTOCOL_ERROR.as_u16()))
+            Some(Mail::Close(
+                CloseCode::PROTOCOL_ERROR.as_u16(),
+                CloseReason::None
+            ))
         );
         mailbox.post_fin();
         assert_eq!(next(&mailbox), Some(Mail::Fin));
@@ -303,7 +316,10 @@ mod tests {
         assert!(!mailbox.post_ping(1));
         assert_eq!(
             next(&mailbox),
-            Some(Mail::Close(CloseCode::GOING_AWAY.as_u16()))
+            Some(Mail::Close(
+                CloseCode::GOING_AWAY.as_u16(),
+                CloseReason::None
+            ))
         );
         assert_eq!(next(&mailbox), Some(Mail::Gone));
         assert_eq!(next(&mailbox), Some(Mail::Gone));

@@ -6,6 +6,7 @@ mod control;
 mod io;
 mod mailbox;
 mod pump;
+mod rate;
 mod shared;
 #[cfg(test)]
 mod test_io;
@@ -23,12 +24,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::config::Keepalive;
+use crate::config::{Keepalive, TrafficLimit};
 use crate::drain::DrainSignal;
 use crate::metrics::RouteMetrics;
+pub use control::CloseReason;
 use io::Leg;
 pub use io::TunnelIo;
 use pump::Pump;
+use rate::RateGate;
 use shared::{Shared, TunnelStats};
 use timers::{drain_close, watchdog, Verdict};
 use tokio::time::Sleep;
@@ -58,6 +61,26 @@ pub struct TunnelParams {
     pub endpoint: String,
     /// Whatever must live exactly as long as the tunnel (its places under connection limits).
     pub held: Option<Box<dyn std::any::Any + Send>>,
+    /// Rate limits and the tunnel's own end; boxed, as most routes have neither and every byte
+    /// here is part of each idle tunnel.
+    pub policy: Option<Box<Policy>>,
+}
+
+/// What a route asks of its tunnels beyond the frame rules.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Policy {
+    /// `websocket.rate_limit`.
+    pub rate_limit: Option<TrafficLimit>,
+    /// A moment the tunnel is closed at: `max_duration` or its token's expiry.
+    pub ends: Option<Ending>,
+}
+
+/// Both sides get this close at `at`, between frames.
+#[derive(Debug, Clone, Copy)]
+pub struct Ending {
+    pub at: tokio::time::Instant,
+    pub code: u16,
+    pub reason: CloseReason,
 }
 
 /// Runs a tunnel to its end. `*_prefix` are bytes the HTTP layer read past the handshake.
@@ -77,6 +100,25 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
 
     let shared = Shared::new();
     let drain = drain_close(params.drain, &shared);
+    // In a block of its own, so that the tunnel's future keeps none of it but what it built.
+    let (client_gate, upstream_gate, mut ending) = {
+        let policy = params.policy.map(|p| *p).unwrap_or_default();
+        let gate = |sender: Sender| {
+            let limit = policy
+                .rate_limit
+                .filter(|l| sender == Sender::Client || l.both_directions)?;
+            let counter = metrics.direction(sender).rate_limited.clone();
+            Some(Box::new(RateGate::new(&limit, shared.now_ms(), counter)))
+        };
+        // Boxed, and only when set: most tunnels have no end of their own.
+        let ending = policy.ends.map(|end| {
+            Box::pin(async move {
+                tokio::time::sleep_until(end.at).await;
+                end
+            })
+        });
+        (gate(Sender::Client), gate(Sender::Upstream), ending)
+    };
     let mut pumps = Pumps {
         client: client.into_leg(),
         upstream: upstream.into_leg(),
@@ -87,6 +129,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
             params.write_timeout,
             &metrics,
             &shared,
+            client_gate,
         )),
         u2c: Some(Pump::new(
             Sender::Upstream,
@@ -95,6 +138,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
             params.write_timeout,
             &metrics,
             &shared,
+            upstream_gate,
         )),
     };
     let mut drain = pin!(drain);
@@ -113,6 +157,15 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
         if !bound.condemned {
             // Never completes: it posts a close to the client at its moment of the drain.
             let _ = drain.as_mut().poll(cx);
+            if let Some(timer) = ending.as_mut() {
+                if let Poll::Ready(end) = timer.as_mut().poll(cx) {
+                    tracing::debug!(route = %metrics.route, reason = end.reason.text(), "tunnel ends");
+                    for side in [Sender::Client, Sender::Upstream] {
+                        shared.toward(side).post_close_because(end.code, end.reason);
+                    }
+                    ending = None;
+                }
+            }
             bound.watch(cx, &shared, watchdog.as_mut(), &metrics.route);
         }
         bound.poll_expired(cx, &metrics.route)

@@ -16,9 +16,10 @@ use bytes::Bytes;
 use tokio::time::Sleep;
 
 use super::buffer::ReadBuffer;
-use super::control::ControlFrame;
+use super::control::{CloseReason, ControlFrame};
 use super::io::Leg;
 use super::mailbox::{Mail, Mailbox};
+use super::rate::{Allowance, RateGate};
 use super::shared::{other, Closer, Shared};
 use crate::metrics::{DirectionMetrics, FrameTally, RouteMetrics};
 use wsgate_proto::close::{code_label, CloseCode};
@@ -63,6 +64,10 @@ pub(super) struct Pump<'a> {
     /// Nothing more may be written to `dst` (a close of ours, a FIN, or a failed write).
     dst_done: bool,
     write_timeout: Duration,
+    /// `websocket.rate_limit` of this sender; `None` on unlimited routes.
+    rate: Option<Box<RateGate>>,
+    /// Part of the current data frame went out already (it is streamed in pieces).
+    streaming: bool,
 }
 
 /// Where one walk is in the buffer, and what it counted (added to the metrics once, at its end).
@@ -75,6 +80,8 @@ struct Walk {
     frames: u64,
     bytes: u64,
     tally: FrameTally,
+    /// The clock reading of this walk's read, in the tunnel's milliseconds.
+    now: u64,
 }
 
 impl Walk {
@@ -95,6 +102,8 @@ enum Then {
     Violation {
         mid_frame: bool,
     },
+    /// The sender went over its rate limit (`action: close`).
+    OverLimit,
 }
 
 struct Control {
@@ -136,6 +145,7 @@ impl<'a> Pump<'a> {
         write_timeout: Duration,
         route: &'a RouteMetrics,
         shared: &'a Shared,
+        rate: Option<Box<RateGate>>,
     ) -> Self {
         let mut pump = Pump {
             sender,
@@ -158,6 +168,8 @@ impl<'a> Pump<'a> {
             src_done: false,
             dst_done: false,
             write_timeout,
+            rate,
+            streaming: false,
         };
         if pump.buf.filled() > 0 {
             pump.walk();
@@ -196,6 +208,7 @@ impl<'a> Pump<'a> {
                 }
                 Then::Violation { mid_frame: true } => self.abort_dst(dst),
                 Then::Violation { mid_frame: false } => self.close_dst(away_code(self.sender)),
+                Then::OverLimit => self.close_dst(CloseCode::GOING_AWAY.as_u16()),
             }
             if self.control.as_ref().is_some_and(|c| c.pending) {
                 let written = ready!(self.poll_write_from(cx, dst, Source::Control));
@@ -234,7 +247,14 @@ impl<'a> Pump<'a> {
                     continue;
                 }
             }
-            if !self.src_done {
+            let shared = self.shared;
+            // A throttled sender is not read until its buckets refill: TCP slows it down.
+            let may_read = !self.src_done
+                && self
+                    .rate
+                    .as_deref_mut()
+                    .is_none_or(|gate| gate.poll_resume(cx, shared).is_ready());
+            if may_read {
                 if let Poll::Ready(read) = src.poll_read_into(cx, &mut self.buf) {
                     match read {
                         Ok(0) | Err(_) => self.on_src_end(dst),
@@ -267,7 +287,12 @@ impl<'a> Pump<'a> {
         self.unwalked = false;
         let whole_limit = self.buf.capacity();
         let filled = self.buf.filled();
+        let now = self.shared.now_ms();
+        if let Some(gate) = self.rate.as_deref_mut() {
+            gate.refill(now);
+        }
         let mut w = Walk {
+            now,
             pos: self.walked,
             out: self.out.end,
             data: false,
@@ -314,7 +339,7 @@ impl<'a> Pump<'a> {
         self.out.end = w.out;
         self.walked = w.pos;
         self.counters.record(&w.tally);
-        self.shared.heard(self.sender, w.data);
+        self.shared.heard(self.sender, w.data, now);
         self.shared.add_traffic(self.sender, w.frames, w.bytes);
     }
 
@@ -323,6 +348,22 @@ impl<'a> Pump<'a> {
         // Only data frames stream in pieces; control frames come whole with `done`.
         w.data |= done.is_none_or(|d| !d.opcode.is_control());
         let mut keep = true;
+        let whole = !std::mem::replace(&mut self.streaming, done.is_none());
+        if let (Some(done), Some(gate)) = (done, self.rate.as_deref_mut()) {
+            let allowance = if done.opcode.is_control() {
+                Allowance::Within
+            } else {
+                gate.frame(done.payload_len, done.message_end.is_some(), w.now)
+            };
+            if allowance == Allowance::Exceeded {
+                self.over_limit();
+                if whole {
+                    // Nothing of it went out: it is dropped, and so is what follows.
+                    w.pos += len;
+                    return;
+                }
+            }
+        }
         if let Some(done) = done {
             w.count(done.opcode, done.payload_len);
             if let Some(kind) = done.message_end {
@@ -368,6 +409,15 @@ impl<'a> Pump<'a> {
         self.then = Then::CloseForwarded;
     }
 
+    /// `action: close`: the sender gets 1008, the receiver 1001, once this frame is out.
+    fn over_limit(&mut self) {
+        self.shared.closed_by(Closer::Wsgate);
+        tracing::debug!(route = %self.route.route, sender = ?self.sender, "rate limit exceeded");
+        self.outbox
+            .post_close_because(CloseCode::POLICY, CloseReason::RateLimited);
+        self.then = Then::OverLimit;
+    }
+
     fn violation(&mut self, violation: Violation, mid_frame: bool) {
         self.route.violation(self.sender, violation.kind());
         self.shared.closed_by(Closer::Wsgate);
@@ -398,9 +448,9 @@ impl<'a> Pump<'a> {
         let frame = match mail {
             Mail::Pong(payload) => ControlFrame::new(OpCode::Pong, payload.as_bytes(), receiver),
             Mail::Ping(token) => ControlFrame::new(OpCode::Ping, &token.to_be_bytes(), receiver),
-            Mail::Close(code) => {
+            Mail::Close(code, reason) => {
                 self.shared.closed_by(Closer::Wsgate);
-                return self.close_dst(code);
+                return self.close_dst_because(code, reason);
             }
             Mail::Fin | Mail::Gone => return self.finish_dst(),
         };
@@ -499,10 +549,14 @@ impl<'a> Pump<'a> {
 
     /// Writes a close frame of wsgate's own to the receiver, then FIN.
     fn close_dst(&mut self, code: u16) {
+        self.close_dst_because(code, CloseReason::None);
+    }
+
+    fn close_dst_because(&mut self, code: u16, reason: CloseReason) {
         if self.dst_done {
             return self.finish_dst();
         }
-        self.set_control(ControlFrame::close(code, other(self.sender)), true);
+        self.set_control(ControlFrame::close(code, reason, other(self.sender)), true);
     }
 
     fn finish_dst(&mut self) {

@@ -174,9 +174,8 @@ impl Shared {
         self.started + std::time::Duration::from_millis(ms)
     }
 
-    /// `sender` sent bytes; `data` when they held data frames.
-    pub(super) fn heard(&self, sender: Sender, data: bool) {
-        let now = self.now_ms();
+    /// `sender` sent bytes at `now` (from `now_ms`); `data` when they held data frames.
+    pub(super) fn heard(&self, sender: Sender, data: bool, now: u64) {
         self.last_heard[index(sender)].store(now, Ordering::Relaxed);
         if data {
             self.last_data.store(now, Ordering::Relaxed);

@@ -177,6 +177,9 @@ pub(super) struct Setup {
     /// Trickle both legs through calls of at most this many bytes.
     pub chunk: Option<usize>,
     pub client_prefix: Bytes,
+    pub rate_limit: Option<crate::config::TrafficLimit>,
+    /// The tunnel's own end: after this long, with this code and reason.
+    pub ends_after: Option<(Duration, u16, super::CloseReason)>,
 }
 
 impl Default for Setup {
@@ -195,6 +198,8 @@ impl Default for Setup {
             upstream_pipe: 1 << 20,
             chunk: None,
             client_prefix: Bytes::new(),
+            rate_limit: None,
+            ends_after: None,
         }
     }
 }
@@ -244,6 +249,14 @@ impl<CP, UP> Tunnel<CP, UP> {
             peer: ([127, 0, 0, 1], 1).into(),
             endpoint: "test".into(),
             held: None,
+            policy: Some(Box::new(super::Policy {
+                rate_limit: setup.rate_limit,
+                ends: setup.ends_after.map(|(after, code, reason)| super::Ending {
+                    at: tokio::time::Instant::now() + after,
+                    code,
+                    reason,
+                }),
+            })),
         };
         let task = tokio::spawn(super::run(
             client_leg,

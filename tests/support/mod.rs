@@ -76,6 +76,8 @@ pub async fn start_for(backend: SocketAddr, websocket: &str) -> (wsgate::Running
 pub struct Seen {
     pub messages: Vec<Message>,
     pub request_headers: Vec<(String, String)>,
+    /// The path and query of each upgrade request.
+    pub paths: Vec<String>,
 }
 
 /// A tokio-tungstenite echo server: echoes data messages, honours the first offered subprotocol,
@@ -92,6 +94,7 @@ pub async fn echo_backend() -> (SocketAddr, Arc<Mutex<Seen>>) {
                 let headers = record.clone();
                 let callback = move |req: &Request, mut resp: Response| {
                     let mut seen = headers.lock().unwrap();
+                    seen.paths.push(req.uri().to_string());
                     for (k, v) in req.headers() {
                         seen.request_headers
                             .push((k.to_string(), v.to_str().unwrap_or("").to_owned()));
@@ -166,6 +169,21 @@ impl RawClient {
     pub async fn frame(&mut self) -> Option<(u8, Vec<u8>)> {
         read_frame(&mut self.stream).await
     }
+}
+
+/// A connection to `addr` from the source address `ip` (any of 127.0.0.0/8 works on Linux).
+pub async fn connect_from(ip: &str, addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Sends `request` from source address `ip`; returns the stream and the response head.
+pub async fn request_from(ip: &str, addr: SocketAddr, request: &str) -> (TcpStream, String) {
+    let mut stream = connect_from(ip, addr).await;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let head = read_head(&mut stream).await;
+    (stream, head)
 }
 
 /// Reads an HTTP head byte by byte (so nothing after it is consumed).

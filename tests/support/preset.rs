@@ -14,8 +14,9 @@ pub struct Known<'a> {
     pub reloads: [f64; 2],
 }
 
-/// design.md's results, and `over_capacity` (README, `websocket.max_connections`).
-pub const HANDSHAKE_RESULTS: [&str; 11] = [
+/// design.md's results, `over_capacity` (README, `websocket.max_connections`), and the access
+/// checks' (README "Access control").
+pub const HANDSHAKE_RESULTS: [&str; 15] = [
     "ok",
     "bad_request",
     "version",
@@ -27,6 +28,19 @@ pub const HANDSHAKE_RESULTS: [&str; 11] = [
     "bad_extension",
     "timeout",
     "over_capacity",
+    "unauthorized",
+    "forbidden",
+    "limited",
+    "auth_unavailable",
+];
+
+/// The README's `limit` values of `wsgate_limited_total`.
+const LIMITS: [&str; 5] = [
+    "client_tunnels_listener",
+    "client_tunnels_route",
+    "client_handshake_rate_listener",
+    "client_handshake_rate_route",
+    "client_table_full",
 ];
 
 /// The README's frame table kinds that either side can commit.
@@ -125,6 +139,14 @@ pub fn assert_known_series(text: &str, known: &Known) {
             &[("route", route)],
             0.0,
         );
+        for limit in LIMITS {
+            let labels = [("route", *route), ("limit", limit)];
+            expect(text, "wsgate_limited_total", &labels, 0.0);
+        }
+        for direction in [C2U, U2C] {
+            let labels = [("route", *route), ("direction", direction)];
+            expect(text, "wsgate_ws_rate_limited_total", &labels, 0.0);
+        }
     }
     let routes = known.routes.len();
     let counts = [
@@ -140,6 +162,8 @@ pub fn assert_known_series(text: &str, known: &Known) {
             routes * 2 * (BOTH_KINDS.len() + 1),
         ),
         ("wsgate_ws_closes_total", routes * 2 * CLOSE_CODES.len()),
+        ("wsgate_limited_total", routes * LIMITS.len()),
+        ("wsgate_ws_rate_limited_total", routes * 2),
     ];
     for (name, want) in counts {
         assert_eq!(series_count(text, name), want, "series of {name}");

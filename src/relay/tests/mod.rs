@@ -3,6 +3,7 @@
 
 mod close;
 mod idle;
+mod limits;
 mod sizes;
 mod timers;
 mod tls;
