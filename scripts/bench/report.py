@@ -158,7 +158,8 @@ def main(path):
         # Runs of a second and 200 idle tunnels show that every mode works, not how fast it is.
         print("Targets: not judged (a smoke run is too short; the full run is scripts/bench.sh)")
         return
-    print("Targets")
+    if verdicts:  # none when ONLY picked modes without any (auth-handshakes alone)
+        print("Targets")
     for name, ok in verdicts:
         print(f"  [{'met' if ok else 'NOT met'}] {name}")
 
