@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The benchmark: wsgate against a direct connection, nginx and HAProxy, in one run on this machine,
 # over ws:// and (wsgate-tls, nginx-tls, haproxy-tls: TLS 1.3, a fresh self-signed P-256 certificate,
-# no session resumption) over wss://.
+# no session resumption) over wss://; and wsgate's handshake rate with each kind of route auth.
 #
 #   scripts/bench.sh            # the full run (about 11 minutes); the table goes to stdout
 #   scripts/bench.sh --smoke    # every mode once, briefly (what .ci/run does): checks the script works
 #   ONLY=idle,handshakes scripts/bench.sh   # some of idle, throughput, latency, handshakes,
-#                                           # tls-idle, tls-throughput, tls-handshakes (profiling)
+#                                           # auth-handshakes, tls-idle, tls-throughput,
+#                                           # tls-handshakes (profiling)
 #
 # The echo backend and the load tool (bench/, `wsgate-bench`) share one core; the proxy under test has
 # the other to itself (taskset). All traffic stays on 127.0.0.1. Results: target/bench/results.jsonl
@@ -21,7 +22,7 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-4}
 IDLE=${IDLE:-9000}
 SCALE=${SCALE:-9900}
-ONLY=,${ONLY:-idle,tls-idle,throughput,tls-throughput,latency,handshakes,tls-handshakes},
+ONLY=,${ONLY:-idle,tls-idle,throughput,tls-throughput,latency,handshakes,auth-handshakes,tls-handshakes},
 wanted() { [[ $ONLY == *",$1,"* ]]; }
 if ((SMOKE)); then RUNS=1; DURATION=1; IDLE=200; SCALE=300; fi
 
@@ -56,8 +57,8 @@ pkill -x haproxy 2>/dev/null || true
 
 log "building wsgate and wsgate-bench (release)"
 cargo build --release --locked -q -p wsgate -p wsgate-bench
-WSGATE=$ROOT/target/release/wsgate
-BENCH=$ROOT/target/release/wsgate-bench
+WSGATE=${CARGO_TARGET_DIR:-$ROOT/target}/release/wsgate
+BENCH=${CARGO_TARGET_DIR:-$ROOT/target}/release/wsgate-bench
 
 if (($(nproc) >= 2)); then
   PROXY_CPU=(taskset -c 0)
@@ -98,16 +99,19 @@ wait_port "$ECHO_PORT"
 declare -A URL PID
 URL[direct]=ws://127.0.0.1:$ECHO_PORT/
 
-# start_wsgate NAME REMASK [tls]: a wsgate as target NAME; REMASK (true/false) is the route's `remask`;
-# with `tls`, its listener terminates TLS with the run's certificate.
+# start_wsgate NAME REMASK [tls] [AUTH]: a wsgate as target NAME; REMASK (true/false) is the route's
+# `remask`; with `tls`, its listener terminates TLS with the run's certificate; AUTH, a YAML flow
+# mapping, is the route's `auth` (e.g. `{ jwt: { keys: "k.pem" } }`), otherwise the same config.
 start_wsgate() {
-  local name=${1:-wsgate} remask=${2:-false} tls=${3:-} port admin scheme=ws host=127.0.0.1 tls_yaml=""
+  local name=${1:-wsgate} remask=${2:-false} tls=${3:-} auth=${4:-} port admin scheme=ws host=127.0.0.1 tls_yaml=""
+  local auth_yaml=""
   port=$(free_port)
   admin=$(free_port)
   if [[ $tls == tls ]]; then
     scheme=wss host=localhost
     tls_yaml="    tls: { cert: \"$CERT\", key: \"$KEY\" }"
   fi
+  [[ -n $auth ]] && auth_yaml="    auth: $auth"
   cat >"$WORK/$name.yaml" <<YAML
 listeners:
   - name: bench
@@ -126,11 +130,13 @@ routes:
       max_frame_size: 1MiB
       max_message_size: 16MiB
       remask: $remask
+$auth_yaml
 YAML
   RUST_LOG=warn "${PROXY_CPU[@]}" "$WSGATE" --config "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
   PID[$name]=$!
   PIDS+=($!)
-  wait_port "$port"
+  # A config wsgate refuses is a message in its log, not a port that never opens.
+  wait_port "$port" || { log "$name: $(tail -5 "$WORK/$name.log" | tr '\n' ' ')"; return 1; }
   URL[$name]=$scheme://$host:$port/
 }
 
@@ -214,6 +220,96 @@ CONF
   URL[$name]=$scheme://$host:$port/
 }
 
+# start_auth_service: the forward-auth service, a second nginx (not one under test) on the load tool's
+# core: one worker, keep-alive, /auth answers 204 when an Authorization header came along and 401
+# otherwise, so that a wsgate which never asks it shows up as a route open without a token.
+start_auth_service() {
+  local dir=$WORK/auth-service
+  AUTH_PORT=$(free_port)
+  mkdir -p "$dir/logs"
+  cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  keepalive_timeout 75s;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$AUTH_PORT backlog=4096;
+    location /auth {
+      if (\$http_authorization = "") { return 401; }
+      return 204;
+    }
+  }
+}
+CONF
+  "${LOAD_CPU[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" &
+  PID[auth-service]=$!
+  PIDS+=($!)
+  wait_port "$AUTH_PORT"
+}
+
+# make_jwt ALG KEY: a compact JWS (RFC 7515) of {"sub":"bench","exp":now+1 day} signed with KEY by
+# openssl: RS256 is its PKCS#1 v1.5 signature as is; ES256's DER ECDSA signature becomes the 64-byte
+# r||s of RFC 7518 §3.4 (each integer without its sign byte, left-padded to 32 bytes).
+make_jwt() {
+  python3 - "$1" "$2" <<'PY'
+import base64, json, subprocess, sys, time
+alg, key = sys.argv[1:3]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+part = lambda obj: b64(json.dumps(obj, separators=(",", ":")).encode())
+signed = part({"alg": alg, "typ": "JWT"}) + "." + part({"sub": "bench", "exp": int(time.time()) + 86400})
+sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signed.encode(),
+                     capture_output=True, check=True).stdout
+
+def der_len(d, i):  # the length at d[i] and where its content starts (X.690 §8.1.3)
+    if d[i] < 0x80:
+        return d[i], i + 1
+    k = d[i] & 0x7F
+    return int.from_bytes(d[i + 1:i + 1 + k], "big"), i + 1 + k
+
+if alg == "ES256":  # SEQUENCE { INTEGER r, INTEGER s }
+    assert sig[0] == 0x30, "not a DER SEQUENCE"
+    _, i = der_len(sig, 1)
+    raw = b""
+    for _ in range(2):
+        assert sig[i] == 0x02, "not a DER INTEGER"
+        n, i = der_len(sig, i + 1)
+        v = sig[i:i + n].lstrip(b"\0")
+        assert len(v) <= 32, "integer wider than P-256"
+        raw, i = raw + v.rjust(32, b"\0"), i + n
+    sig = raw
+print(signed + "." + b64(sig))
+PY
+}
+
+# upgrade_status URL [HEADER...]: the status code of one upgrade request to URL (ws://) with HEADERs.
+upgrade_status() {
+  python3 - "$@" <<'PY'
+import socket, sys, urllib.parse
+url = urllib.parse.urlsplit(sys.argv[1])
+extra = "".join(h + "\r\n" for h in sys.argv[2:])
+with socket.create_connection((url.hostname, url.port), timeout=5) as s:
+    s.sendall(f"GET {url.path or '/'} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+              f"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              f"Sec-WebSocket-Version: 13\r\n{extra}\r\n".encode())
+    head = s.recv(4096).split(b" ", 2)
+    print(head[1].decode() if len(head) > 1 else "none")
+PY
+}
+
+# stop NAME: ends target NAME's process (started by this script) and forgets its URL.
+stop() {
+  kill "${PID[$1]}" 2>/dev/null || true
+  wait "${PID[$1]}" 2>/dev/null || true
+  unset "PID[$1]" "URL[$1]"
+}
+
 PROXIES=(wsgate nginx haproxy)
 TLS_PROXIES=(wsgate-tls nginx-tls haproxy-tls)
 TARGETS=(direct "${PROXIES[@]}")
@@ -222,13 +318,16 @@ THROUGHPUT_TARGETS=("${TARGETS[@]}" wsgate-remask)
 
 # Appends the tool's JSON line, tagged, to the results; for a proxy, with the CPU seconds it spent
 # during the tool's whole run (`proxy_cpu_s`; the tool's own, over its measuring window: `tool_cpu_s`).
+# SCENARIO=name in the environment tags the line `"scenario":"name"` (the auth runs' plain wsgate is
+# a measurement of its own, not one more run of the handshakes section).
 record() {
-  local target=$1 run=$2 line pid=${PID[$1]:-} cpu0="" cpu=""
+  local target=$1 run=$2 line pid=${PID[$1]:-} cpu0="" cpu="" tag=""
   shift 2
+  [[ -n ${SCENARIO:-} ]] && tag=",\"scenario\":\"$SCENARIO\""
   [[ -n $pid ]] && cpu0=$(cpu_s "$pid")
   line=$("${LOAD_CPU[@]}" "$BENCH" "$@" --ca "$CERT") || { log "$target: wsgate-bench $* failed"; return 1; }
   [[ -n $pid ]] && cpu=$(awk -v a="$cpu0" -v b="$(cpu_s "$pid")" 'BEGIN { printf ",\"proxy_cpu_s\":%.2f", b - a }')
-  printf '{"target":"%s","run":%s%s,%s\n' "$target" "$run" "$cpu" "${line#\{}" >>"$RESULTS"
+  printf '{"target":"%s","run":%s%s%s,%s\n' "$target" "$run" "$tag" "$cpu" "${line#\{}" >>"$RESULTS"
   log "$target run $run: $line"
 }
 
@@ -267,8 +366,7 @@ if wanted idle; then
   log "idle: $IDLE connections per proxy, then wsgate alone at $SCALE"
   for p in "${PROXIES[@]}"; do idle "$p" "$IDLE" idle; done
   # The scale round on a fresh wsgate too, so that its RSS per tunnel counts from a clean heap.
-  kill "${PID[wsgate]}"
-  wait "${PID[wsgate]}" 2>/dev/null || true
+  stop wsgate
   start_wsgate wsgate false
   idle wsgate "$SCALE" scale
 fi
@@ -310,6 +408,44 @@ wanted handshakes && for run in $(seq "$RUNS"); do
     sleep 1
   done
 done
+
+# The cost of each kind of route auth on the handshake rate: plain wsgate (no auth; it gets the same
+# header and ignores it), a JWT verified with an EC P-256 and an RSA 2048 public key, and forward auth
+# to a local nginx. Keys and tokens are made for this run only.
+AUTH_TARGETS=(wsgate wsgate-jwt-es256 wsgate-jwt-rs256 wsgate-forward)
+if wanted auth-handshakes; then
+  log "auth handshake rate: 16 workers, none / jwt ES256 / jwt RS256 / forward auth; $RUNS interleaved runs"
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/ec.pem" 2>/dev/null
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/rsa.pem" 2>/dev/null
+  openssl pkey -in "$WORK/ec.pem" -pubout -out "$WORK/ec.pub.pem"
+  openssl pkey -in "$WORK/rsa.pem" -pubout -out "$WORK/rsa.pub.pem"
+  ES256=$(make_jwt ES256 "$WORK/ec.pem")
+  RS256=$(make_jwt RS256 "$WORK/rsa.pem")
+  start_auth_service
+  start_wsgate wsgate-jwt-es256 false "" "{ jwt: { keys: \"$WORK/ec.pub.pem\" } }"
+  start_wsgate wsgate-jwt-rs256 false "" "{ jwt: { keys: \"$WORK/rsa.pub.pem\" } }"
+  start_wsgate wsgate-forward false "" "{ forward: { url: \"http://127.0.0.1:$AUTH_PORT/auth\", timeout: 2s } }"
+  declare -A TOKEN=([wsgate]=$ES256 [wsgate-jwt-es256]=$ES256 [wsgate-jwt-rs256]=$RS256 [wsgate-forward]=$ES256)
+  # Each token is good (101) and each auth route is closed to a request without one: a route that
+  # let everything in, or refused everything, would measure nothing about auth.
+  for t in "${AUTH_TARGETS[@]}"; do
+    with=$(upgrade_status "${URL[$t]}" "Authorization: Bearer ${TOKEN[$t]}")
+    without=$(upgrade_status "${URL[$t]}")
+    log "$t: $with with its token, $without without"
+    if [[ $with != 101 ]] || { [[ $t != wsgate ]] && [[ $without == 101 ]]; }; then
+      log "$t: auth is not in force (see $WORK/$t.log: $(tail -3 "$WORK/$t.log" 2>/dev/null | tr '\n' ' '))"
+      exit 1
+    fi
+  done
+  for run in $(seq "$RUNS"); do
+    for t in "${AUTH_TARGETS[@]}"; do
+      SCENARIO=auth record "$t" "$run" handshakes --url "${URL[$t]}" --concurrency 16 --duration "$DURATION" \
+        --header "Authorization: Bearer ${TOKEN[$t]}"
+      sleep 1
+    done
+  done
+  for t in wsgate-jwt-es256 wsgate-jwt-rs256 wsgate-forward auth-service; do stop "$t"; done
+fi
 
 wanted tls-handshakes && log "tls handshake rate: 16 workers, a full TLS 1.3 handshake per session; $RUNS interleaved runs"
 wanted tls-handshakes && for run in $(seq "$RUNS"); do

@@ -5,6 +5,7 @@
 mod cpu;
 mod echo;
 mod handshakes;
+mod headers;
 mod idle;
 mod latency;
 mod stream;
@@ -84,6 +85,9 @@ enum Mode {
         concurrency: usize,
         #[arg(long, default_value = "5s", value_parser = seconds)]
         duration: Duration,
+        /// "Name: value" added to every upgrade request (repeatable), e.g. "Authorization: Bearer <jwt>".
+        #[arg(long = "header", value_name = "NAME: VALUE")]
+        headers: Vec<String>,
     },
 }
 
@@ -175,12 +179,17 @@ async fn main() {
             url,
             concurrency,
             duration,
-        } => by_scheme!(&url, ca, |target| handshakes::run(
-            url.clone(),
-            concurrency,
-            duration,
-            target
-        )),
+            headers,
+        } => match ws::Headers::parse(&headers) {
+            Ok(headers) => by_scheme!(&url, ca, |target| handshakes::run(
+                url.clone(),
+                concurrency,
+                duration,
+                headers,
+                target
+            )),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(line) if line.is_empty() => {}

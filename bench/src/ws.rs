@@ -7,6 +7,8 @@ use base64::Engine;
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+pub use crate::headers::Headers;
+
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 pub const OP_TEXT: u8 = 0x1;
@@ -66,17 +68,20 @@ pub fn parse_url(url: &str) -> Result<Url, String> {
     })
 }
 
-/// Completes the opening handshake on a connected stream; returns it and any bytes read past it.
+/// Completes the opening handshake on a connected stream, with `headers` added to the request;
+/// returns the stream and any bytes read past the response.
 pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     authority: &str,
     path: &str,
+    headers: &Headers,
     rng: &mut Rng,
 ) -> io::Result<(S, Vec<u8>)> {
     let key = base64::engine::general_purpose::STANDARD.encode(rng.next().to_le_bytes().repeat(2));
+    let extra = headers.as_str();
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
     );
     stream.write_all(request.as_bytes()).await?;
     // A no-op on TCP; on TLS it pushes out the records the write left buffered.

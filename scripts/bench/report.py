@@ -12,12 +12,16 @@ TARGETS = ["direct"] + PROXIES
 TLS_PROXIES = [p + "-tls" for p in PROXIES]
 # The field of each mode's line that is zero when the measurement got nothing.
 EMPTY_KEY = {"throughput": "messages", "latency": "samples", "idle": "open", "handshakes": "sessions"}
+# The auth runs' targets (scenario "auth"): the same wsgate route with each kind of `auth`.
+AUTH_MODES = [("wsgate", "none"), ("wsgate-jwt-es256", "jwt ES256"), ("wsgate-jwt-rs256", "jwt RS256"),
+              ("wsgate-forward", "forward auth")]
 
 
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     tput = defaultdict(list)
     latency_runs, handshake_runs, handshake_cost = defaultdict(list), defaultdict(list), defaultdict(list)
+    auth_runs = defaultdict(list)
     idle = {}
     negotiated = defaultdict(set)
     for r in rows:
@@ -30,6 +34,8 @@ def main(path):
             latency_runs[(r["target"], r["rate"])].append(r)
         elif r["mode"] == "idle":
             idle[(r["target"], r["scenario"])] = r
+        elif r["mode"] == "handshakes" and r.get("scenario") == "auth":
+            auth_runs[r["target"]].append(r)
         elif r["mode"] == "handshakes":
             handshake_runs[r["target"]].append(r["per_s"])
             handshake_cost[r["target"]].append(r)
@@ -137,6 +143,7 @@ def main(path):
                                  handshakes["wsgate"] >= factor * handshakes[peer]))
         print()
 
+    auth_section(auth_runs)
     tls_section(tput, handshake_runs, handshake_cost, idle, negotiated, verdicts)
 
     # A measurement with nothing in it (every connection refused, every handshake failed) is a broken
@@ -151,7 +158,8 @@ def main(path):
         # Runs of a second and 200 idle tunnels show that every mode works, not how fast it is.
         print("Targets: not judged (a smoke run is too short; the full run is scripts/bench.sh)")
         return
-    print("Targets")
+    if verdicts:  # none when ONLY picked modes without any (auth-handshakes alone)
+        print("Targets")
     for name, ok in verdicts:
         print(f"  [{'met' if ok else 'NOT met'}] {name}")
 
@@ -162,9 +170,8 @@ def print_cost(handshake_cost, targets):
     cost, busy = {}, {}
     for t in targets:
         runs = handshake_cost.get(t, [])
-        per = [r["proxy_cpu_s"] / r["sessions"] * 1e6 for r in runs if r.get("proxy_cpu_s") is not None and r["sessions"]]
-        if per:
-            cost[t] = statistics.median(per)
+        if (us := cpu_per_session(runs)) is not None:
+            cost[t] = us
         tool = [r["tool_cpu_s"] / r["seconds"] * 100 for r in runs if r.get("tool_cpu_s") is not None and r["seconds"]]
         if tool:
             busy[t] = statistics.median(tool)
@@ -172,6 +179,37 @@ def print_cost(handshake_cost, targets):
         print("proxy CPU, us per session: " + ", ".join(f"{t} {v:.0f}" for t, v in cost.items()))
     if busy:
         print("load tool busy, % of one core: " + ", ".join(f"{t} {v:.0f}" for t, v in busy.items()))
+
+
+def cpu_per_session(runs):
+    """The proxy's CPU microseconds per session, median of runs; None without CPU figures."""
+    per = [r["proxy_cpu_s"] / r["sessions"] * 1e6 for r in runs if r.get("proxy_cpu_s") is not None and r["sessions"]]
+    return statistics.median(per) if per else None
+
+
+def auth_section(auth_runs):
+    """wsgate's handshake rate with each kind of route auth, against the same route without. Errors
+    are shown and flagged: a token the proxy refuses makes every session a quick 401, which would
+    otherwise read as a fast proxy."""
+    modes = [(t, label) for t, label in AUTH_MODES if auth_runs.get(t)]
+    if not modes:
+        return
+    print("Auth cost: WebSocket sessions per second (connect, 101, one echo, close), median of runs")
+    rates = {t: statistics.median(r["per_s"] for r in auth_runs[t]) for t, _ in modes}
+    none = rates.get("wsgate")
+    cost = {t: cpu_per_session(auth_runs[t]) for t, _ in modes}
+    show_cost = any(v is not None for v in cost.values())
+    print(f"{'mode':<14}{'sessions/s':>12}{'vs none':>9}" + (f"{'proxy CPU us/session':>22}" if show_cost else "")
+          + f"{'errors':>9}")
+    for t, label in modes:
+        sessions = sum(r["sessions"] for r in auth_runs[t])
+        errors = sum(r.get("errors", 0) for r in auth_runs[t])
+        ratio = f"{rates[t] / none:>9.2f}" if none else f"{'-':>9}"
+        us = f"{cost[t]:>22.0f}" if cost[t] is not None else f"{'-':>22}"
+        # More than 1% of sessions failed (or none completed): the rate is not auth's cost.
+        flag = "  ERRORS" if errors > 0.01 * sessions else ""
+        print(f"{label:<14}{rates[t]:>12.0f}{ratio}" + (us if show_cost else "") + f"{errors:>9}{flag}")
+    print()
 
 
 def tls_section(tput, handshake_runs, handshake_cost, idle, negotiated, verdicts):
