@@ -36,8 +36,8 @@ pub enum KeyProblem {
     PemNotPublic { label: String },
     #[error("the PEM public key is not RSA, EC P-256/P-384 or Ed25519")]
     PemUnsupported(#[source] Option<jsonwebtoken::errors::Error>),
-    /// Neither JSON nor PEM: a shared secret, which can only be an HS256 key.
-    #[error("a shared secret only verifies HS256, not {0:?}")]
+    /// Neither JSON nor PEM: a shared secret, which must be named as HS256.
+    #[error("neither JSON nor PEM, so read as an HMAC secret, which needs `algorithms: [HS256]` (got {0:?})")]
     SecretNeedsHs256(Vec<Algorithm>),
     #[error("no key supports {0:?}")]
     AlgorithmsUnsupported(Vec<Algorithm>),
@@ -158,9 +158,9 @@ fn parse(bytes: &[u8], algorithms: &[Algorithm]) -> Result<Vec<Key>, KeyProblem>
         if secret.is_empty() {
             return Err(KeyProblem::Empty);
         }
-        // A secret verifies HMAC only, and HS256 is the one issuers use; naming others is a mistake
-        // better caught at load than as 401s.
-        if !(algorithms.is_empty() || algorithms == [Algorithm::HS256]) {
+        // A secret verifies HMAC only, and HS256 is the one issuers use. It must be asked for by
+        // name: a garbled PEM or JWKS would otherwise load as a "secret" and refuse every token.
+        if algorithms != [Algorithm::HS256] {
             return Err(KeyProblem::SecretNeedsHs256(algorithms.to_vec()));
         }
         Ok(vec![Key::new(

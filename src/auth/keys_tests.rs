@@ -44,11 +44,13 @@ fn pem_public_keys_of_each_type() {
         ("ec256.pub.pem", KeyType::P256, vec![ES256]),
         ("ec384.pub.pem", KeyType::P384, vec![ES384]),
         ("ed25519.pub.pem", KeyType::Ed25519, vec![EdDSA]),
-        ("hmac.secret", KeyType::Secret, vec![HS256]),
     ];
     for (file, kind, defaults) in cases {
         assert_eq!(loaded(&data(file), &[]), (vec![kind], defaults), "{file}");
     }
+    // A secret names its one algorithm.
+    let secret = loaded(&data("hmac.secret"), &[HS256]);
+    assert_eq!(secret, (vec![KeyType::Secret], vec![HS256]));
 }
 
 #[test]
@@ -120,10 +122,17 @@ fn secrets() {
         "one trailing newline removed"
     );
     let path = temp_file("secret-crlf", b"s3cret\r\n");
-    assert_eq!(load(&path, &[]).unwrap().0[0].key.as_bytes(), b"s3cret");
+    assert_eq!(
+        load(&path, &[HS256]).unwrap().0[0].key.as_bytes(),
+        b"s3cret"
+    );
     let path = temp_file("secret-two", b"s3cret\n\n");
-    assert_eq!(load(&path, &[]).unwrap().0[0].key.as_bytes(), b"s3cret\n");
-    for algs in [&[RS256][..], &[HS384], &[HS256, HS512]] {
+    assert_eq!(
+        load(&path, &[HS256]).unwrap().0[0].key.as_bytes(),
+        b"s3cret\n"
+    );
+    // Not named: a garbled key file must not load as a secret.
+    for algs in [&[][..], &[RS256], &[HS384], &[HS256, HS512]] {
         assert!(matches!(
             problem(&data("hmac.secret"), algs),
             KeyProblem::SecretNeedsHs256(a) if a == algs
