@@ -50,8 +50,8 @@ fn claims() -> serde_json::Value {
     json!({ "sub": "user-42", "iss": "https://issuer.test", "aud": "chat", "exp": now() + 3600 })
 }
 
-/// A config whose route `echo` has `auth: { jwt: { keys: KEYS/<keys>, <jwt> } }`.
-fn jwt_config(backend: SocketAddr, keys: &str, jwt: &str) -> String {
+/// One listener, the admin listener, and route `echo` to `backend` with `auth: { <auth> }`.
+fn auth_config(backend: SocketAddr, auth: &str) -> String {
     format!(
         r#"
 listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
@@ -60,8 +60,16 @@ upstreams: {{ echo: {{ endpoints: ["{backend}"] }} }}
 routes:
   - name: echo
     upstream: echo
-    auth: {{ jwt: {{ keys: "{KEYS}/{keys}" {jwt} }} }}
+    auth: {{ {auth} }}
 "#
+    )
+}
+
+/// Route `echo` with `auth: { jwt: { keys: KEYS/<keys>, <jwt> } }`.
+fn jwt_config(backend: SocketAddr, keys: &str, jwt: &str) -> String {
+    auth_config(
+        backend,
+        &format!(r#"jwt: {{ keys: "{KEYS}/{keys}" {jwt} }}"#),
     )
 }
 
@@ -376,17 +384,9 @@ async fn plain_http_requests_on_the_route_are_checked_too() {
 }
 
 fn forward_config(backend: SocketAddr, auth: SocketAddr, extra: &str) -> String {
-    format!(
-        r#"
-listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
-admin: {{ bind: "127.0.0.1:0" }}
-upstreams: {{ echo: {{ endpoints: ["{backend}"] }} }}
-routes:
-  - name: echo
-    upstream: echo
-    auth: {{ forward: {{ url: "http://{auth}/check?svc=chat", timeout: 2s {extra} }} }}
-"#
-    )
+    let forward =
+        format!(r#"forward: {{ url: "http://{auth}/check?svc=chat", timeout: 2s {extra} }}"#);
+    auth_config(backend, &forward)
 }
 
 fn auth_answer(headers: &http::HeaderMap) -> Answer {

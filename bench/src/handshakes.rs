@@ -68,7 +68,7 @@ pub(crate) async fn session<C: Connect>(
     rng: &mut Rng,
 ) -> io::Result<()> {
     let stream = target.connect().await?;
-    let (mut stream, prefix) = ws::connect(stream, &url.authority, &url.path, headers, rng).await?;
+    let (mut stream, prefix) = ws::connect_with(stream, url, headers, rng).await?;
     let mut out = Vec::new();
     put_client_frame(&mut out, ws::OP_BINARY, b"hi", rng);
     put_client_frame(&mut out, ws::OP_CLOSE, &1000u16.to_be_bytes(), rng);

@@ -58,14 +58,7 @@ pub async fn run<C: Connect>(
 async fn open<C: Connect>(target: &C, url: &ws::Url, seed: u64) -> io::Result<C::Stream> {
     let mut rng = Rng::new(seed + 1);
     let stream = target.connect().await?;
-    let (mut stream, prefix) = ws::connect(
-        stream,
-        &url.authority,
-        &url.path,
-        &ws::Headers::default(),
-        &mut rng,
-    )
-    .await?;
+    let (mut stream, prefix) = ws::connect(stream, url, &mut rng).await?;
     let mut out = Vec::new();
     put_client_frame(&mut out, ws::OP_BINARY, b"hello", &mut rng);
     stream.write_all(&out).await?;

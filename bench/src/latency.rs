@@ -44,14 +44,7 @@ pub async fn run<C: Connect>(p: Params, target: C) -> Result<String, String> {
 async fn measure<C: Connect>(target: &C, url: &ws::Url, p: &Params) -> io::Result<Histogram<u64>> {
     let mut rng = Rng::new(7);
     let stream = target.connect().await?;
-    let (mut stream, prefix) = ws::connect(
-        stream,
-        &url.authority,
-        &url.path,
-        &ws::Headers::default(),
-        &mut rng,
-    )
-    .await?;
+    let (mut stream, prefix) = ws::connect(stream, url, &mut rng).await?;
     let mut reader = Reader::new(Vec::new());
     if reader.feed(&prefix) > 0 {
         return Err(io::Error::other("a message before the first request"));

@@ -85,14 +85,7 @@ async fn connection<C: Connect>(
     } = shape;
     let mut rng = Rng::new(seed + 1);
     let stream = target.connect().await?;
-    let (mut stream, prefix) = ws::connect(
-        stream,
-        &url.authority,
-        &url.path,
-        &ws::Headers::default(),
-        &mut rng,
-    )
-    .await?;
+    let (mut stream, prefix) = ws::connect(stream, url, &mut rng).await?;
     let opcode = if text { ws::OP_TEXT } else { ws::OP_BINARY };
     let payload = vec![b'x'; size];
     let mut out = Vec::with_capacity(inflight * (size + 14));

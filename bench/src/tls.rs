@@ -217,15 +217,7 @@ mod tests {
     async fn echoes_through_exchange<C: Connect>(target: &C, url: &Url) {
         let mut rng = Rng::new(3);
         let stream = target.connect().await.unwrap();
-        let (mut stream, prefix) = ws::connect(
-            stream,
-            &url.authority,
-            &url.path,
-            &ws::Headers::default(),
-            &mut rng,
-        )
-        .await
-        .unwrap();
+        let (mut stream, prefix) = ws::connect(stream, url, &mut rng).await.unwrap();
         let payload = vec![b'x'; 1024];
         let mut out = Vec::new();
         for _ in 0..16 {

@@ -71,12 +71,21 @@ pub fn parse_url(url: &str) -> Result<Url, String> {
 /// Completes the opening handshake on a connected stream, with `headers` added to the request;
 /// returns the stream and any bytes read past the response.
 pub async fn connect<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    url: &Url,
+    rng: &mut Rng,
+) -> io::Result<(S, Vec<u8>)> {
+    connect_with(stream, url, &Headers::default(), rng).await
+}
+
+/// `connect` with extra request headers (a token for an authenticated route).
+pub async fn connect_with<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
-    authority: &str,
-    path: &str,
+    url: &Url,
     headers: &Headers,
     rng: &mut Rng,
 ) -> io::Result<(S, Vec<u8>)> {
+    let (authority, path) = (&url.authority, &url.path);
     let key = base64::engine::general_purpose::STANDARD.encode(rng.next().to_le_bytes().repeat(2));
     let extra = headers.as_str();
     let request = format!(

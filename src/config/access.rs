@@ -1,10 +1,12 @@
 //! The typed access-control settings: who may open a route (JWT, forward auth), how many tunnels
 //! and handshakes each client IP gets, and how much a tunnel's sender may send.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use http::HeaderName;
+
+use crate::auth::jwt::JwtSettings;
+use crate::auth::token::TokenSource;
 
 /// A route's authentication; both checks may be set (JWT first, then the auth service).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -15,17 +17,12 @@ pub struct AuthConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct JwtConfig {
-    /// Already loaded once by validation, so a bad file is a config error naming it.
-    pub keys: PathBuf,
-    pub issuer: Option<String>,
-    /// Empty = any audience.
-    pub audiences: Vec<String>,
-    /// `alg` names as JOSE spells them; empty = what the keys support.
-    pub algorithms: Vec<String>,
-    /// Default 60s (Envoy's clock skew).
-    pub leeway: Duration,
-    /// `kind:name` entries, checked in order; default `header:Authorization`.
-    pub token_from: Vec<String>,
+    /// The key file, issuer, audiences, algorithms (empty: what the keys support) and leeway
+    /// (default 60s, Envoy's clock skew). The file was loaded once by validation, so a bad one is a
+    /// config error naming it.
+    pub settings: JwtSettings,
+    /// Checked in order; default `header:Authorization`.
+    pub token_from: Vec<TokenSource>,
     /// Claim name and the header it is sent to the backend in.
     pub forward_claims: Vec<(String, HeaderName)>,
     pub close_on_expiry: bool,

@@ -6,11 +6,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use http::HeaderName;
+use jsonwebtoken::Algorithm;
 
 use super::super::access::*;
 use super::super::raw::{RawAuth, RawClientLimits, RawForwardAuth, RawJwt, RawRate, RawRateLimit};
 use super::super::units::{parse_duration, parse_size};
 use super::Errors;
+use crate::auth::jwt::{JwtSettings, Verifier};
+use crate::auth::token::TokenSource;
 use wsgate_proto::close::{is_valid_wire_code, CloseCode};
 
 const DEFAULT_TABLE_SIZE: usize = 100_000;
@@ -201,13 +204,14 @@ pub(super) fn auth(
 }
 
 fn jwt(path: &str, raw: &RawJwt, base: &Path, errors: &mut Errors) -> JwtConfig {
-    let algorithms = raw.algorithms.clone().unwrap_or_default();
-    for (i, alg) in algorithms.iter().enumerate() {
-        if !ALGORITHMS.contains(&alg.as_str()) {
-            errors.push(
+    let mut algorithms = Vec::new();
+    for (i, alg) in raw.algorithms.iter().flatten().enumerate() {
+        match Algorithm::from_str(alg) {
+            Ok(parsed) if ALGORITHMS.contains(&alg.as_str()) => algorithms.push(parsed),
+            _ => errors.push(
                 format!("{path}.algorithms[{i}]"),
                 format!("{alg:?} is not one of {}", ALGORITHMS.join(", ")),
-            );
+            ),
         }
     }
     let leeway = match raw.leeway.as_deref().map(str::trim) {
@@ -219,16 +223,18 @@ fn jwt(path: &str, raw: &RawJwt, base: &Path, errors: &mut Errors) -> JwtConfig 
             DEFAULT_LEEWAY,
         ),
     };
-    let token_from = raw
+    let sources = raw
         .token_from
         .clone()
         .unwrap_or_else(|| vec!["header:Authorization".to_owned()]);
-    if token_from.is_empty() {
+    if sources.is_empty() {
         errors.push(format!("{path}.token_from"), "must name at least one place");
     }
-    for (i, source) in token_from.iter().enumerate() {
-        if let Err(message) = crate::auth::token::TokenSource::parse(source) {
-            errors.push(format!("{path}.token_from[{i}]"), message);
+    let mut token_from = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        match TokenSource::parse(source) {
+            Ok(source) => token_from.push(source),
+            Err(message) => errors.push(format!("{path}.token_from[{i}]"), message),
         }
     }
     let mut forward_claims = Vec::new();
@@ -241,20 +247,22 @@ fn jwt(path: &str, raw: &RawJwt, base: &Path, errors: &mut Errors) -> JwtConfig 
             ),
         }
     }
-    let config = JwtConfig {
+    let settings = JwtSettings {
         keys: base.join(&raw.keys),
         issuer: raw.issuer.clone(),
         audiences: raw.audiences.clone().unwrap_or_default(),
         algorithms,
         leeway,
+    };
+    if let Err(e) = Verifier::load(&settings) {
+        errors.push(format!("{path}.keys"), e.to_string());
+    }
+    JwtConfig {
+        settings,
         token_from,
         forward_claims,
         close_on_expiry: raw.close_on_expiry.unwrap_or(false),
-    };
-    if let Err(e) = crate::auth::verifier(&config) {
-        errors.push(format!("{path}.keys"), e.to_string());
     }
-    config
 }
 
 fn forward(path: &str, raw: &RawForwardAuth, errors: &mut Errors) -> ForwardAuthConfig {

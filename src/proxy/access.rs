@@ -145,16 +145,12 @@ impl RouteAccess {
         };
         let jwt = match &config.auth.jwt {
             Some(j) => Some(JwtCheck {
-                verifier: crate::auth::verifier(j).map_err(|e| auth_error(e.to_string()))?,
-                sources: j
-                    .token_from
-                    .iter()
-                    .map(|s| TokenSource::parse(s))
-                    .collect::<Result<_, _>>()
-                    .map_err(auth_error)?,
+                // Read again here: a reload re-reads the key file.
+                verifier: Verifier::load(&j.settings).map_err(|e| auth_error(e.to_string()))?,
+                sources: j.token_from.clone(),
                 claims: j.forward_claims.clone(),
                 close_on_expiry: j.close_on_expiry,
-                leeway: j.leeway,
+                leeway: j.settings.leeway,
             }),
             None => None,
         };
