@@ -50,7 +50,10 @@ fn good_access_settings_are_typed() {
     let route = &c.routes[0];
     assert_eq!(route.client_limits.unwrap().table_size, 1000);
     let jwt = route.auth.jwt.as_ref().unwrap();
-    assert_eq!((jwt.settings.leeway, jwt.close_on_expiry), (Duration::ZERO, true));
+    assert_eq!(
+        (jwt.settings.leeway, jwt.close_on_expiry),
+        (Duration::ZERO, true)
+    );
     assert_eq!(jwt.forward_claims[0].1.as_str(), "x-user");
     let forward = route.auth.forward.as_ref().unwrap();
     assert_eq!(forward.timeout, Duration::from_secs(5));
