@@ -21,18 +21,20 @@ use super::http::ClientStream;
 use super::{ConnectionSlot, SharedProxy};
 use crate::config::{Http2Settings, ListenerConfig};
 use crate::metrics::Transport;
+use crate::relay::stream_reset::{self, Resettable, StreamReset};
 
-/// Spawns the tasks hyper's HTTP/2 server asks for (one per stream, and one per tunnel's send half).
+/// Spawns the tasks hyper's HTTP/2 server asks for: one per stream, and one per tunnel's send half,
+/// which gets the tunnel's reset handle (stream_reset.rs).
 #[derive(Clone, Copy)]
 struct Spawn;
 
 impl<F> hyper::rt::Executor<F> for Spawn
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
 {
     fn execute(&self, future: F) {
-        tokio::spawn(future);
+        let reset = stream_reset::take_armed();
+        tokio::spawn(Resettable::new(Box::pin(future), reset));
     }
 }
 
@@ -57,6 +59,12 @@ pub(super) async fn serve<I: ClientStream>(
             async move {
                 let response = answer.await;
                 stream.answered();
+                if let Ok(response) = &response {
+                    if let Some(reset) = response.extensions().get::<Arc<StreamReset>>() {
+                        // hyper spawns the stream's send task in this same poll.
+                        stream_reset::arm(reset.clone());
+                    }
+                }
                 response
             }
         })

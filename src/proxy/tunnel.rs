@@ -18,7 +18,8 @@ use super::access::ClientPlaces;
 use super::Route;
 use crate::drain::{DrainSignal, LiveGuard};
 use crate::metrics::Transport;
-use crate::relay::{self, CloseReason, Ending, Policy, TunnelParams, CLOSE_GRACE};
+use crate::relay::stream_reset::StreamReset;
+use crate::relay::{self, CloseReason, Ending, H2Stream, Policy, TunnelParams, CLOSE_GRACE};
 use crate::server::ConnectionSlot;
 use crate::upstream::endpoint::TunnelGuard;
 use crate::upstream::UpstreamStream;
@@ -204,6 +205,7 @@ pub(super) fn spawn_on_stream(
     place: Places,
     mut params: TunnelParams,
     slot: Arc<ConnectionSlot>,
+    reset: Arc<StreamReset>,
 ) {
     params.held = Some(Box::new((slot, place)));
     tokio::spawn(async move {
@@ -215,9 +217,10 @@ pub(super) fn spawn_on_stream(
             }
         };
         let Upstream { io, rest } = upstream;
+        let client = H2Stream { stream, reset };
         match io {
-            UpstreamStream::Tcp(u) => relay::run(stream, Bytes::new(), u, rest, params).await,
-            UpstreamStream::Tls(u) => relay::run(stream, Bytes::new(), u, rest, params).await,
+            UpstreamStream::Tcp(u) => relay::run(client, Bytes::new(), u, rest, params).await,
+            UpstreamStream::Tls(u) => relay::run(client, Bytes::new(), u, rest, params).await,
         }
     });
 }

@@ -17,6 +17,7 @@ use super::headers::{add_forwarded, client_ip, remove_hop_by_hop};
 use super::tunnel::{self, PendingTunnel, Places, Upstream};
 use super::{error_response, Body, Proxy, ProxyError, Route, Served, Trying};
 use crate::metrics::{names, Transport};
+use crate::relay::stream_reset::StreamReset;
 use crate::server::ConnectionSlot;
 use crate::upstream::endpoint::Endpoint;
 use wsgate_proto::deflate::Agreed;
@@ -74,7 +75,7 @@ pub(super) async fn handle(up: Upgrade<'_>, req: Request<Incoming>, trying: &Try
     };
     match negotiate(proxy, route, req, peer, &slot, transport, trying).await {
         Ok(Outcome::Tunnel {
-            response,
+            mut response,
             client,
             upstream,
             place,
@@ -103,7 +104,12 @@ pub(super) async fn handle(up: Upgrade<'_>, req: Request<Incoming>, trying: &Try
                     place,
                     params,
                 }),
-                Transport::H2 => tunnel::spawn_on_stream(client, upstream, place, params, slot),
+                Transport::H2 => {
+                    // Read by the listener as the 200 leaves (stream_reset.rs).
+                    let reset = Arc::new(StreamReset::default());
+                    response.extensions_mut().insert(reset.clone());
+                    tunnel::spawn_on_stream(client, upstream, place, params, slot, reset)
+                }
             }
             (response, Some(endpoint))
         }

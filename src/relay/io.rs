@@ -239,6 +239,7 @@ where
 /// are through (h2 then resets the client's half with CANCEL if the client has not ended it).
 pub struct H2Leg {
     io: hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>,
+    reset: std::sync::Arc<super::stream_reset::StreamReset>,
 }
 
 impl Leg for H2Leg {
@@ -248,6 +249,11 @@ impl Leg for H2Leg {
         buf: &mut ReadBuffer,
     ) -> Poll<io::Result<usize>> {
         poll_read_via(&mut self.io, cx, buf)
+    }
+
+    fn reset_on_close(&mut self) {
+        // RST_STREAM CANCEL instead of END_STREAM (stream_reset.rs).
+        self.reset.reset();
     }
 
     fn end_writes(&mut self) {
@@ -280,11 +286,18 @@ impl AsyncWrite for H2Leg {
     }
 }
 
-impl TunnelIo for hyper::upgrade::Upgraded {
+/// An HTTP/2 stream as hyper handed it over, and the handle that resets it.
+pub struct H2Stream {
+    pub stream: hyper::upgrade::Upgraded,
+    pub reset: std::sync::Arc<super::stream_reset::StreamReset>,
+}
+
+impl TunnelIo for H2Stream {
     type Leg = H2Leg;
     fn into_leg(self) -> Self::Leg {
         H2Leg {
-            io: hyper_util::rt::TokioIo::new(self),
+            io: hyper_util::rt::TokioIo::new(self.stream),
+            reset: self.reset,
         }
     }
 }

@@ -8,6 +8,7 @@ mod mailbox;
 mod pump;
 mod rate;
 mod shared;
+pub mod stream_reset;
 #[cfg(test)]
 mod test_io;
 #[cfg(test)]
@@ -29,7 +30,7 @@ use crate::drain::DrainSignal;
 use crate::metrics::{RouteMetrics, Transport};
 pub use control::CloseReason;
 use io::Leg;
-pub use io::TunnelIo;
+pub use io::{H2Stream, TunnelIo};
 use pump::Pump;
 use rate::RateGate;
 use shared::{Shared, TunnelStats};
