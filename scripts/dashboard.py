@@ -29,6 +29,8 @@ ROWS = [
          [q(f"sum by (route) (wsgate_ws_connections_active{{{SEL}}})", "{{route}}")]),
         ("New WebSocket connections /s", "Tunnels opened per second.", "ops",
          [q(f"sum by (route) (rate(wsgate_ws_connections_total{{{SEL}}}{RATE}))", "{{route}}")]),
+        ("New WebSocket connections /s by transport", "h1: a tunnel on its own HTTP/1.1 connection; h2: a stream of an HTTP/2 connection (RFC 8441).", "ops",
+         [q(f"sum by (transport) (rate(wsgate_ws_connections_total{{{SEL}}}{RATE}))", "{{transport}}")]),
         ("Connection duration p50 / p99", "How long tunnels live (from their ends).", "s",
          quantiles("wsgate_ws_connection_duration_seconds", SEL)),
     ]),
@@ -57,8 +59,12 @@ ROWS = [
     ("HTTP", "Every HTTP response wsgate sent (upgrades included, as 101).", [
         ("HTTP requests /s by status", "Responses by status code.", "ops",
          [q(f"sum by (status) (rate(wsgate_http_requests_total{{{SEL}}}{RATE}))", "{{status}}")]),
+        ("HTTP requests /s by protocol", "http/1.1 or h2, as the client spoke it (upstreams are HTTP/1.1).", "ops",
+         [q(f"sum by (protocol) (rate(wsgate_http_requests_total{{{SEL}}}{RATE}))", "{{protocol}}")]),
         ("HTTP latency p50 / p99", "Request received to response head sent.", "s",
          quantiles("wsgate_http_request_duration_seconds", SEL)),
+        ("HTTP/2 connections cut off /s", "Clients wsgate disconnected: rapid reset, header (CONTINUATION) floods, other floods, protocol errors.", "ops",
+         [q(f"sum by (listener, reason) (rate(wsgate_http2_connections_closed_total{{{INST}}}{RATE}))", "{{listener}} {{reason}}")]),
     ]),
     ("Upstreams", "Are the backends reachable and healthy; where do tunnels go.", [
         ("Upstream connect errors /s", "Failed connects (refused, timed out, TLS) per endpoint.", "ops",

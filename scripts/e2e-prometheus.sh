@@ -18,7 +18,7 @@ PROM=$(free_port)
 
 cat > "$work/wsgate.yaml" <<YAML
 listeners:
-  - { name: public, bind: "127.0.0.1:$LISTEN" }
+  - { name: public, bind: "127.0.0.1:$LISTEN", http2: true }
   - { name: tiny, bind: "127.0.0.1:$TINY", max_connections: 1 }
 admin: { bind: "127.0.0.1:$ADMIN" }
 upstreams:

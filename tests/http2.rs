@@ -256,3 +256,103 @@ async fn refusals_on_a_stream_have_the_statuses_of_http1_and_leave_the_connectio
         );
     }
 }
+
+/// The access checks of issue 14 on HTTP/2 streams, as on HTTP/1.1 upgrades: a JWT from the
+/// header, per-client tunnel places, and permessage-deflate negotiated on the stream's 200.
+mod access {
+    use super::*;
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+
+    fn token() -> String {
+        let key = std::fs::read("tests/data/jwt/ec256.pem").unwrap();
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600;
+        let claims = serde_json::json!({ "sub": "user-42", "exp": exp });
+        encode(
+            &Header::new(Algorithm::ES256),
+            &claims,
+            &EncodingKey::from_ec_pem(&key).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn config(ws: SocketAddr) -> String {
+        format!(
+            r#"
+listeners:
+  - name: public
+    bind: "127.0.0.1:0"
+    http2: true
+    client_limits: {{ max_tunnels: 1 }}
+admin: {{ bind: "127.0.0.1:0" }}
+upstreams: {{ echo: {{ endpoints: ["{ws}"] }} }}
+routes:
+  - name: echo
+    upstream: echo
+    auth: {{ jwt: {{ keys: "tests/data/jwt/ec256.pub.pem" }} }}
+    websocket: {{ extensions: [permessage-deflate] }}
+"#
+        )
+    }
+
+    #[tokio::test]
+    async fn jwt_client_limits_and_deflate_apply_to_streams() {
+        // A backend that agrees to permessage-deflate (tokio-tungstenite here does not).
+        let deflate = |accept: &str| {
+            switching(accept).replace(
+                "\r\n\r\n",
+                "\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+            )
+        };
+        let (ws, seen) = raw_backend(deflate, vec![]).await;
+        let running = start(&config(ws)).await;
+        let addr = running.listener_addr("public").unwrap();
+        let mut conn = h2::connect(addr).await;
+
+        let missing = h2::connect_websocket(&mut conn, "http", "a", "/", &[]).await;
+        assert_eq!(missing.status(), 401);
+        assert_eq!(missing.headers()["www-authenticate"], "Bearer");
+
+        let bearer = format!("Bearer {}", token());
+        let offer = "permessage-deflate; client_max_window_bits";
+        let (response, mut stream) = h2::websocket(
+            &mut conn,
+            "a",
+            "/",
+            &[
+                ("authorization", bearer.as_str()),
+                ("sec-websocket-extensions", offer),
+            ],
+        )
+        .await;
+        assert_eq!(
+            response.headers()["sec-websocket-extensions"],
+            "permessage-deflate"
+        );
+        let head = seen.lock().unwrap().head.to_ascii_lowercase();
+        assert!(
+            head.contains("sec-websocket-extensions: permessage-deflate; client_max_window_bits"),
+            "{head}"
+        );
+
+        // The client's one tunnel place is taken by the stream above: a second stream gets 429.
+        let second =
+            h2::connect_websocket(&mut conn, "http", "a", "/", &[("authorization", &bearer)]).await;
+        assert_eq!(second.status(), 429);
+        assert!(second.headers().contains_key("retry-after"));
+
+        drop(stream);
+        let text = scrape(running.admin_addr().unwrap()).await;
+        for (result, want) in [("unauthorized", 1.0), ("ok", 1.0), ("limited", 1.0)] {
+            let labels = [("route", "echo"), ("result", result), ("transport", "h2")];
+            assert_eq!(
+                metric(&text, "wsgate_ws_handshakes_total", &labels),
+                Some(want),
+                "{result}"
+            );
+        }
+    }
+}
