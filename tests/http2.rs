@@ -356,3 +356,33 @@ routes:
         }
     }
 }
+
+#[tokio::test]
+async fn a_streamed_request_body_and_crumbled_cookies_reach_the_backend_as_http1() {
+    let s = setup("{}").await;
+    let mut conn = h2::handshake(tokio::net::TcpStream::connect(s.addr).await.unwrap()).await;
+    // A second client with a request body type.
+    let (mut sender, driver) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .handshake::<_, Full<Bytes>>(TokioIo::new(
+                tokio::net::TcpStream::connect(s.addr).await.unwrap(),
+            ))
+            .await
+            .unwrap();
+    tokio::spawn(driver);
+    let body = "x".repeat(100_000);
+    let req = http::Request::post("http://app.example/upload")
+        .header("cookie", "a=1")
+        .header("cookie", "b=2")
+        .body(Full::new(Bytes::from(body.clone())))
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let report = response.into_body().collect().await.unwrap().to_bytes();
+    let report = String::from_utf8(report.to_vec()).unwrap();
+    assert!(report.starts_with("HTTP/1.1 POST /upload\n"), "{report}");
+    assert!(report.contains("\ncookie: a=1; b=2\n"), "{report}");
+    assert!(report.ends_with(&format!("body: {body}")), "body lost");
+    let (status, _) = h2::get(&mut conn, "app.example", "/after").await;
+    assert_eq!(status.status(), 200);
+}
