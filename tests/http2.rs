@@ -318,7 +318,7 @@ routes:
 
         let bearer = format!("Bearer {}", token());
         let offer = "permessage-deflate; client_max_window_bits";
-        let (response, mut stream) = h2::websocket(
+        let (response, stream) = h2::websocket(
             &mut conn,
             "a",
             "/",
