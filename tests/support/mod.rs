@@ -1,7 +1,9 @@
 //! Shared test peers: wsgate started from YAML on 127.0.0.1:0, a tokio-tungstenite echo backend,
-//! raw TCP clients and backends for hostile bytes, frame builders, and metric readers.
+//! raw TCP clients and backends for hostile bytes, a raw HTTP/2 client (h2raw), frame builders, and
+//! metric readers.
 #![allow(dead_code, clippy::result_large_err)]
 
+pub mod h2raw;
 pub mod preset;
 
 use std::collections::BTreeMap;
