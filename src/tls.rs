@@ -86,7 +86,8 @@ impl ResolvesServerCert for SniResolver {
 }
 
 /// A listener's rustls config (reads the files: call it at start and on reload, not per connection).
-pub fn server_config(tls: &ListenerTls) -> Result<Arc<ServerConfig>, TlsError> {
+/// With `http2`, ALPN offers `h2` before `http/1.1` (the client's preference decides among them).
+pub fn server_config(tls: &ListenerTls, http2: bool) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
     let default = Arc::new(certified_key(&tls.cert, &tls.key, &provider)?);
     let mut by_host = HashMap::new();
@@ -98,7 +99,11 @@ pub fn server_config(tls: &ListenerTls) -> Result<Arc<ServerConfig>, TlsError> {
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(SniResolver { by_host, default }));
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     Ok(Arc::new(config))
 }
 
@@ -181,7 +186,7 @@ mod tests {
             key: PathBuf::from("/nonexistent/server.key"),
             sni: vec![],
         };
-        let error = server_config(&listener).unwrap_err().to_string();
+        let error = server_config(&listener, false).unwrap_err().to_string();
         assert!(error.starts_with("/nonexistent/server.pem: "), "{error}");
     }
 }

@@ -55,6 +55,24 @@ pub struct RawListener {
     pub proxy_protocol: bool,
     /// Per-client-IP limits across every route of this listener.
     pub client_limits: Option<RawClientLimits>,
+    /// HTTP/2: ALPN `h2` on TLS listeners (default on), prior knowledge on plain ones (default off).
+    pub http2: Option<bool>,
+    /// HTTP/2 connection settings.
+    pub http2_settings: Option<RawHttp2Settings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp2Settings {
+    /// Streams open at once per connection (default 256).
+    pub max_concurrent_streams: Option<u32>,
+    /// Flow-control window of each stream, e.g. "256KiB".
+    pub initial_stream_window_size: Option<RawSize>,
+    /// Flow-control window of the whole connection, e.g. "1MiB".
+    pub initial_connection_window_size: Option<RawSize>,
+    /// Streams a client may reset before wsgate answered them, per connection, before it is cut
+    /// off (rapid reset, CVE-2023-44487; default 100).
+    pub max_client_resets: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -59,6 +59,27 @@ pub struct ListenerConfig {
     pub tls: Option<ListenerTls>,
     /// Per-client-IP tunnels and handshake rate across the listener's routes.
     pub client_limits: Option<super::ClientLimits>,
+    /// HTTP/2 toward clients; `None` = HTTP/1.1 only.
+    pub http2: Option<Http2Settings>,
+}
+
+/// A listener's HTTP/2 settings (`listeners[].http2_settings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Settings {
+    pub max_concurrent_streams: u32,
+    pub initial_stream_window_size: u32,
+    pub initial_connection_window_size: u32,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE: the listener's `max_request_head_size`.
+    pub max_header_list_size: u32,
+    /// Streams reset by the client before their response, per connection, before it is closed.
+    pub max_client_resets: u32,
+}
+
+impl Http2Settings {
+    pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 256;
+    pub const DEFAULT_STREAM_WINDOW: u32 = 256 * 1024;
+    pub const DEFAULT_CONNECTION_WINDOW: u32 = 1024 * 1024;
+    pub const DEFAULT_MAX_CLIENT_RESETS: u32 = 100;
 }
 
 /// Certificate files of a TLS listener (paths resolved against the config file's directory).

@@ -190,7 +190,7 @@ fn listeners(raw: &RawConfig, base: &Path, errors: &mut Errors) -> Vec<ListenerC
                 .collect(),
         });
         if let Some(tls) = &tls {
-            if let Err(e) = crate::tls::server_config(tls) {
+            if let Err(e) = crate::tls::server_config(tls, false) {
                 errors.push(format!("{path}.tls"), e.to_string());
             }
         }
@@ -232,8 +232,10 @@ fn listeners(raw: &RawConfig, base: &Path, errors: &mut Errors) -> Vec<ListenerC
             DEFAULT_HANDSHAKE_TIMEOUT,
         );
         let client_limits = access::client_limits(&path, l.client_limits.as_ref(), errors);
+        let http2 = listener_http2::settings(&path, l, max_request_head_size, errors);
         out.push(ListenerConfig {
             client_limits,
+            http2,
             name: l.name.clone(),
             bind,
             handshake_timeout,
@@ -458,6 +460,9 @@ fn sizes(
 #[path = "validate_access.rs"]
 mod access;
 
+#[path = "validate_http2.rs"]
+mod listener_http2;
+
 #[path = "validate_sticky.rs"]
 mod sticky;
 
@@ -467,6 +472,10 @@ mod upstream;
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "validate_http2_tests.rs"]
+mod http2_tests;
 
 #[cfg(test)]
 #[path = "validate_sticky_tests.rs"]

@@ -1,10 +1,12 @@
 //! One proxy listener: each accepted connection takes a slot (within `max_connections`), reads its
 //! PROXY header when the listener wants one, completes TLS when configured, then is served as
-//! HTTP/1.1 with upgrades. The current proxy generation is loaded per request, so that a reload
+//! HTTP/1.1 with upgrades or as HTTP/2 (ALPN `h2`, or prior knowledge where `http2: true`). The current proxy generation is loaded per request, so that a reload
 //! applies to new requests at once.
 
 mod accept;
+mod h2;
 mod http;
+mod preface;
 mod proxy_header;
 mod slots;
 
@@ -34,7 +36,10 @@ pub struct ListenerSettings {
 impl ListenerSettings {
     pub fn new(config: &ListenerConfig) -> Result<Self, crate::tls::TlsError> {
         let tls = match &config.tls {
-            Some(tls) => Some(TlsAcceptor::from(crate::tls::server_config(tls)?)),
+            Some(tls) => Some(TlsAcceptor::from(crate::tls::server_config(
+                tls,
+                config.http2.is_some(),
+            )?)),
             None => None,
         };
         Ok(ListenerSettings {
@@ -96,7 +101,19 @@ async fn connection(
     };
     let _ = stream.set_nodelay(true);
     match &settings.tls {
-        None => http::serve(TokioIo::new(stream), peer, proxy, config, slot).await,
+        None => {
+            let version = match config.http2 {
+                None => http::Version::Http1,
+                Some(_) => match preface::sniff(&stream, config.handshake_timeout).await {
+                    Ok(version) => version,
+                    Err(e) => {
+                        tracing::debug!(listener = %config.name, %peer, error = %e, "connection ended before a request");
+                        return;
+                    }
+                },
+            };
+            http::serve(TokioIo::new(stream), peer, proxy, config, slot, version).await
+        }
         // Boxed: a TLS stream and its handshake are several KiB, which a plain connection's
         // future (the storage of its tunnel) would otherwise reserve too.
         Some(acceptor) => Box::pin(tls(acceptor, stream, peer, proxy, config, slot)).await,
@@ -113,7 +130,13 @@ async fn tls(
 ) {
     let handshake = tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream));
     match handshake.await {
-        Ok(Ok(stream)) => http::serve(TokioIo::new(stream), peer, proxy, config, slot).await,
+        Ok(Ok(stream)) => {
+            let version = match stream.get_ref().1.alpn_protocol() {
+                Some(b"h2") => http::Version::Http2,
+                _ => http::Version::Http1,
+            };
+            http::serve(TokioIo::new(stream), peer, proxy, config, slot, version).await
+        }
         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
     }

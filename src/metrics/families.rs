@@ -98,7 +98,12 @@ impl TunnelFamilies {
                 "Open proxied WebSocket connections.",
                 &[ROUTE],
             ),
-            connections: counter(r, WS_CONNECTIONS, "WebSocket tunnels opened.", &[ROUTE]),
+            connections: counter(
+                r,
+                WS_CONNECTIONS,
+                "WebSocket tunnels opened, by transport (h1: own connection, h2: HTTP/2 stream).",
+                &[ROUTE, TRANSPORT],
+            ),
             duration: histogram(
                 r,
                 WS_CONNECTION_DURATION,
@@ -157,8 +162,8 @@ impl RequestFamilies {
             handshakes: counter(
                 r,
                 WS_HANDSHAKES,
-                "WebSocket upgrade requests, by result.",
-                &[ROUTE, RESULT],
+                "WebSocket upgrade requests (HTTP/1.1 upgrades and HTTP/2 extended CONNECTs), by result.",
+                &[ROUTE, RESULT, TRANSPORT],
             ),
             handshake_duration: histogram(
                 r,
@@ -170,8 +175,8 @@ impl RequestFamilies {
             http: counter(
                 r,
                 HTTP_REQUESTS,
-                "HTTP requests answered, by method and status.",
-                &[ROUTE, METHOD, STATUS],
+                "HTTP requests answered, by method, status and protocol.",
+                &[ROUTE, METHOD, STATUS, PROTOCOL],
             ),
             http_duration: histogram(
                 r,
@@ -203,6 +208,7 @@ pub(super) struct OperationFamilies {
     pub connect_errors: IntCounterVec,
     pub connections_rejected: IntCounterVec,
     pub config_reloads: IntCounterVec,
+    pub http2_closed: IntCounterVec,
     pub endpoint_up: IntGaugeVec,
     pub endpoint_tunnels: IntGaugeVec,
 }
@@ -227,6 +233,12 @@ impl OperationFamilies {
                 CONFIG_RELOADS,
                 "Configuration reloads (SIGHUP), by result.",
                 &[RESULT],
+            ),
+            http2_closed: counter(
+                r,
+                HTTP2_CONNECTIONS_CLOSED,
+                "HTTP/2 client connections wsgate cut off for abuse or protocol errors, by reason.",
+                &[LISTENER, REASON],
             ),
             endpoint_up: gauge(
                 r,

@@ -73,6 +73,13 @@ impl Metrics {
             self.ops
                 .connections_rejected
                 .with_label_values(&[&listener.name]);
+            if listener.http2.is_some() {
+                for reason in HTTP2_CLOSE_REASONS {
+                    self.ops
+                        .http2_closed
+                        .with_label_values(&[&listener.name, reason]);
+                }
+            }
         }
         for upstream in &config.upstreams {
             for endpoint in &upstream.endpoints {
@@ -81,9 +88,21 @@ impl Metrics {
                     .with_label_values(&[&upstream.name, endpoint]);
             }
         }
-        self.requests
-            .handshakes
-            .with_label_values(&[NO_ROUTE, NO_ROUTE_RESULT]);
+        for transport in Transport::ALL {
+            self.requests.handshakes.with_label_values(&[
+                NO_ROUTE,
+                NO_ROUTE_RESULT,
+                transport.label(),
+            ]);
+        }
+    }
+
+    /// An HTTP/2 connection cut off, by one of `names::HTTP2_CLOSE_REASONS`.
+    pub fn http2_closed(&self, listener: &str, reason: &str) {
+        self.ops
+            .http2_closed
+            .with_label_values(&[listener, reason])
+            .inc();
     }
 
     pub fn config_reload(&self, result: &str) {
@@ -100,8 +119,13 @@ impl Metrics {
     /// Resolves every per-route handle once; connections share the result. The route's rare-event
     /// series (handshake results, violations, closes) are created at 0 here too.
     pub fn route(&self, route: &str) -> Arc<RouteMetrics> {
-        let handshakes = HANDSHAKE_RESULTS
-            .map(|result| self.requests.handshakes.with_label_values(&[route, result]));
+        let handshakes = Transport::ALL.map(|transport| {
+            HANDSHAKE_RESULTS.map(|result| {
+                self.requests
+                    .handshakes
+                    .with_label_values(&[route, result, transport.label()])
+            })
+        });
         for sender in [Sender::Client, Sender::Upstream] {
             let dir = direction_label(sender);
             let kinds = Violation::ALL
@@ -159,9 +183,20 @@ impl Metrics {
             client: direction(Sender::Client),
             upstream: direction(Sender::Upstream),
             handshakes,
-            upgraded: self.requests.http.with_label_values(&[route, "GET", "101"]),
+            upgraded: [
+                self.requests
+                    .http
+                    .with_label_values(&[route, "GET", "101", PROTOCOL_HTTP1]),
+                self.requests
+                    .http
+                    .with_label_values(&[route, "CONNECT", "200", PROTOCOL_H2]),
+            ],
             active: self.tunnel.active.with_label_values(&[route]),
-            connections: self.tunnel.connections.with_label_values(&[route]),
+            connections: Transport::ALL.map(|t| {
+                self.tunnel
+                    .connections
+                    .with_label_values(&[route, t.label()])
+            }),
             duration: self.tunnel.duration.with_label_values(&[route]),
             handshake_duration: self.requests.handshake_duration.with_label_values(&[route]),
             http_duration: self.requests.http_duration.with_label_values(&[route]),
@@ -171,18 +206,27 @@ impl Metrics {
     }
 
     /// Per-request (never per-frame) label lookup.
-    pub fn handshake(&self, route: &str, result: &str) {
+    pub fn handshake(&self, route: &str, transport: Transport, result: &str) {
         self.requests
             .handshakes
-            .with_label_values(&[route, result])
+            .with_label_values(&[route, result, transport.label()])
             .inc();
     }
 
-    pub fn http_request(&self, route: &str, method: &http::Method, status: http::StatusCode) {
-        self.requests
-            .http
-            .with_label_values(&[route, method_label(method), status.as_str()])
-            .inc();
+    pub fn http_request(
+        &self,
+        route: &str,
+        method: &http::Method,
+        status: http::StatusCode,
+        transport: Transport,
+    ) {
+        let labels = [
+            route,
+            method_label(method),
+            status.as_str(),
+            transport.protocol_label(),
+        ];
+        self.requests.http.with_label_values(&labels).inc();
     }
 
     pub fn upstream_connect_error(&self, upstream: &str, endpoint: &str) {
@@ -193,6 +237,34 @@ impl Metrics {
     }
 }
 
+/// How a client reached wsgate: HTTP/1.1 (a tunnel owns its connection) or HTTP/2 (a tunnel is one
+/// stream of a connection, RFC 8441).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    H1 = 0,
+    H2 = 1,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 2] = [Transport::H1, Transport::H2];
+
+    /// The `transport` label of WebSocket series.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::H1 => TRANSPORT_H1,
+            Transport::H2 => TRANSPORT_H2,
+        }
+    }
+
+    /// The `protocol` label of HTTP series and the access log.
+    pub fn protocol_label(self) -> &'static str {
+        match self {
+            Transport::H1 => PROTOCOL_HTTP1,
+            Transport::H2 => PROTOCOL_H2,
+        }
+    }
+}
+
 /// Handles of one route, resolved when the configuration is loaded.
 pub struct RouteMetrics {
     pub route: String,
@@ -200,13 +272,15 @@ pub struct RouteMetrics {
     pub client: DirectionMetrics,
     pub upstream: DirectionMetrics,
     pub active: IntGauge,
-    pub connections: IntCounter,
+    /// `wsgate_ws_connections_total` by transport, in the order of `Transport::ALL`.
+    connections: [IntCounter; 2],
     pub duration: Histogram,
     pub handshake_duration: Histogram,
     /// `wsgate_ws_handshakes_total` by result, in the order of `names::HANDSHAKE_RESULTS`.
-    handshakes: [IntCounter; HANDSHAKE_RESULTS.len()],
-    /// `wsgate_http_requests_total` of the route's upgrades (GET, 101): one per tunnel, resolved once.
-    upgraded: IntCounter,
+    handshakes: [[IntCounter; HANDSHAKE_RESULTS.len()]; 2],
+    /// `wsgate_http_requests_total` of the route's upgrades (GET 101 over HTTP/1.1, CONNECT 200 over
+    /// HTTP/2): one per tunnel, resolved once.
+    upgraded: [IntCounter; 2],
     pub http_duration: Histogram,
     /// `wsgate_limited_total` by limit, in the order of `names::LIMITS`.
     limited: [IntCounter; LIMITS.len()],
@@ -216,12 +290,17 @@ pub struct RouteMetrics {
 
 impl RouteMetrics {
     /// Counts one upgrade by its `result` (one of `names::HANDSHAKE_RESULTS`): no label lookup.
-    pub fn handshake(&self, result: &str) {
+    pub fn handshake(&self, transport: Transport, result: &str) {
         match HANDSHAKE_RESULTS.iter().position(|r| *r == result) {
-            Some(i) => self.handshakes[i].inc(),
+            Some(i) => self.handshakes[transport as usize][i].inc(),
             // Not a route's result (a bug): counted all the same, by lookup.
-            None => self.metrics.handshake(&self.route, result),
+            None => self.metrics.handshake(&self.route, transport, result),
         }
+    }
+
+    /// Counts one tunnel opened.
+    pub fn connection_opened(&self, transport: Transport) {
+        self.connections[transport as usize].inc();
     }
 
     /// Counts one refusal by a per-client limit (one of `names::LIMITS`).
@@ -231,12 +310,25 @@ impl RouteMetrics {
         }
     }
 
-    /// Counts one HTTP response; a 101 to a GET (every tunnel) without a label lookup.
-    pub fn http_request(&self, method: &http::Method, status: http::StatusCode) {
-        if status == http::StatusCode::SWITCHING_PROTOCOLS && method == http::Method::GET {
-            self.upgraded.inc();
+    /// Counts one HTTP response; the answer that opens a tunnel (a 101 to a GET, a 200 to a
+    /// CONNECT) without a label lookup.
+    pub fn http_request(
+        &self,
+        method: &http::Method,
+        status: http::StatusCode,
+        transport: Transport,
+    ) {
+        let opened = match transport {
+            Transport::H1 => {
+                status == http::StatusCode::SWITCHING_PROTOCOLS && method == http::Method::GET
+            }
+            Transport::H2 => status == http::StatusCode::OK && method == http::Method::CONNECT,
+        };
+        if opened {
+            self.upgraded[transport as usize].inc();
         } else {
-            self.metrics.http_request(&self.route, method, status);
+            self.metrics
+                .http_request(&self.route, method, status, transport);
         }
     }
 

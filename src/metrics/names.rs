@@ -23,6 +23,7 @@ pub const UPSTREAM_ENDPOINT_UP: &str = "wsgate_upstream_endpoint_up";
 pub const UPSTREAM_ENDPOINT_TUNNELS: &str = "wsgate_upstream_endpoint_tunnels";
 pub const CONFIG_RELOADS: &str = "wsgate_config_reloads_total";
 pub const CONNECTIONS_REJECTED: &str = "wsgate_listener_connections_rejected_total";
+pub const HTTP2_CONNECTIONS_CLOSED: &str = "wsgate_http2_connections_closed_total";
 
 pub const ROUTE: &str = "route";
 pub const DIRECTION: &str = "direction";
@@ -37,6 +38,23 @@ pub const UPSTREAM: &str = "upstream";
 pub const ENDPOINT: &str = "endpoint";
 pub const LISTENER: &str = "listener";
 pub const LIMIT: &str = "limit";
+pub const TRANSPORT: &str = "transport";
+pub const PROTOCOL: &str = "protocol";
+pub const REASON: &str = "reason";
+
+/// `transport` label values of WebSocket series: a tunnel on its own HTTP/1.1 connection, or a
+/// stream of an HTTP/2 connection (RFC 8441).
+pub const TRANSPORT_H1: &str = "h1";
+pub const TRANSPORT_H2: &str = "h2";
+/// `protocol` label values of HTTP series (ALPN spelling).
+pub const PROTOCOL_HTTP1: &str = "http/1.1";
+pub const PROTOCOL_H2: &str = "h2";
+/// `reason` label values of `wsgate_http2_connections_closed_total`: why wsgate cut an HTTP/2
+/// connection off. `rapid_reset`: streams reset before their answer (CVE-2023-44487);
+/// `header_flood`: endless CONTINUATION frames or a header list past every limit; `flood`: other
+/// frame floods h2 refuses (empty DATA, settings, pings); `protocol_error`: frames RFC 9113 forbids.
+pub const HTTP2_CLOSE_REASONS: [&str; 4] =
+    ["rapid_reset", "header_flood", "flood", "protocol_error"];
 
 /// `route` label value where no route matched.
 pub const NO_ROUTE: &str = "none";

@@ -416,6 +416,7 @@ mod tests {
             NoConnectionUpgrade,
             HasBody,
             UnsupportedVersion(None),
+            MissingPseudoHeader(":path"),
             MissingKey,
             BadKey,
             BadProtocolSyntax,
@@ -433,6 +434,7 @@ mod tests {
                 | NoConnectionUpgrade
                 | HasBody
                 | UnsupportedVersion(_)
+                | MissingPseudoHeader(_)
                 | MissingKey
                 | BadKey
                 | BadProtocolSyntax

@@ -5,7 +5,9 @@ mod backend;
 mod error;
 /// Reached by `auth::forward` too, for the hop-by-hop headers of a relayed denial.
 pub(crate) mod headers;
+mod http2;
 mod http_forward;
+mod tunnel;
 mod upgrade;
 
 use std::convert::Infallible;
@@ -21,11 +23,11 @@ use hyper::body::Incoming;
 
 pub use access::Clients;
 pub use error::ProxyError;
-pub use upgrade::PendingTunnel;
+pub use tunnel::PendingTunnel;
 
 use crate::config::{Config, RouteConfig};
 use crate::drain::{DrainSignal, Live};
-use crate::metrics::{names, Metrics, RouteMetrics};
+use crate::metrics::{names, Metrics, RouteMetrics, Transport};
 use crate::routing::Router;
 use crate::server::{ConnectionSlot, StartError};
 use crate::upstream::endpoint::Endpoint;
@@ -116,11 +118,23 @@ impl Proxy {
 
     pub async fn handle(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: SocketAddr,
         slot: Arc<ConnectionSlot>,
+        transport: Transport,
     ) -> Result<Response<Body>, Infallible> {
         let received = Instant::now();
+        let websocket = match transport {
+            Transport::H1 => is_websocket_upgrade(req.version(), req.headers()),
+            Transport::H2 => {
+                http2::as_http1_headers(&mut req);
+                match http2::connect_protocol(&req) {
+                    http2::Connect::WebSocket => true,
+                    http2::Connect::None => false,
+                    http2::Connect::Unknown => return Ok(http2::unknown_protocol()),
+                }
+            }
+        };
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let host = req
@@ -137,6 +151,7 @@ impl Proxy {
         let mut record = Record {
             proxy: &self,
             route,
+            transport,
             method,
             path,
             peer,
@@ -145,8 +160,16 @@ impl Proxy {
             done: false,
         };
         let trying = &record.trying;
-        let (response, endpoint) = if is_websocket_upgrade(req.version(), req.headers()) {
-            upgrade::handle(&self, route, req, peer, received, slot, trying).await
+        let (response, endpoint) = if websocket {
+            let up = upgrade::Upgrade {
+                proxy: &self,
+                route,
+                peer,
+                received,
+                slot,
+                transport,
+            };
+            upgrade::handle(up, req, trying).await
         } else {
             http_forward::forward(&self, route, req, peer, slot.proto, trying).await
         };
@@ -191,6 +214,7 @@ impl Trying {
 struct Record<'a> {
     proxy: &'a Proxy,
     route: Option<&'a Route>,
+    transport: Transport,
     method: http::Method,
     path: String,
     peer: SocketAddr,
@@ -210,15 +234,21 @@ impl Record<'_> {
         let elapsed = self.received.elapsed();
         match self.route {
             Some(route) => {
-                route.metrics.http_request(&self.method, status);
+                route
+                    .metrics
+                    .http_request(&self.method, status, self.transport);
                 route.metrics.http_duration.observe(elapsed.as_secs_f64());
             }
-            None => self.proxy.metrics.http_request(label, &self.method, status),
+            None => self
+                .proxy
+                .metrics
+                .http_request(label, &self.method, status, self.transport),
         }
         tracing::info!(
             target: "wsgate::access",
             kind = "http",
             route = label,
+            protocol = self.transport.protocol_label(),
             peer = %self.peer,
             method = %self.method,
             path = %self.path,

@@ -2,48 +2,39 @@
 //! the request by hand (`backend.rs`), validate its 101, and then run the tunnel in one task that
 //! takes the client's stream back from hyper and the upstream's as it is.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::future::{Either, FutureExt, OptionFuture};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
-use hyper::upgrade::{OnUpgrade, Upgraded};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use hyper::upgrade::OnUpgrade;
 
-use super::access::{self, AccessError, ClientPlaces};
+use super::access::{self, AccessError};
 use super::backend::{self, Answer};
 use super::headers::{add_forwarded, client_ip, remove_hop_by_hop};
+use super::tunnel::{self, PendingTunnel, Places, Upstream};
 use super::{error_response, Body, Proxy, ProxyError, Route, Served, Trying};
-use crate::drain::{DrainSignal, LiveGuard};
-use crate::metrics::names;
-use crate::relay::{self, CloseReason, Ending, Policy, TunnelParams, CLOSE_GRACE};
+use crate::metrics::{names, Transport};
 use crate::server::ConnectionSlot;
-use crate::upstream::endpoint::{Endpoint, TunnelGuard};
-use crate::upstream::UpstreamStream;
+use crate::upstream::endpoint::Endpoint;
 use wsgate_proto::deflate::Agreed;
 use wsgate_proto::handshake::{
-    add_client_response_headers, prepare_backend_headers, validate_request, validate_response,
-    ClientOffer, RequestPolicy,
+    add_client_response_headers, add_stream_response_headers, prepare_backend_headers,
+    validate_extended_connect, validate_request, ClientOffer, ConnectTarget, RequestPolicy,
 };
 use wsgate_proto::head::RequestHead;
-use wsgate_proto::tracker::{Limits, Sender};
 
 /// What the upstream made of the forwarded upgrade request.
 enum Outcome {
-    /// A valid 101: the client gets `response`, and the tunnel starts once hyper has sent it.
+    /// A valid 101: the client gets `response` (a 101, or a stream's 200), and the tunnel starts
+    /// once hyper has sent it.
     Tunnel {
         response: Response<Body>,
         client: OnUpgrade,
         upstream: Upstream,
-        /// The tunnel's place under the route's `max_connections`, on its endpoint's count, and
-        /// under the per-client limits.
-        place: (LiveGuard, TunnelGuard, ClientPlaces),
+        place: Places,
         endpoint: Arc<Endpoint>,
         deflate: Option<Agreed>,
         /// With `close_on_expiry`: the token's time left.
@@ -53,31 +44,35 @@ enum Outcome {
     Refused(Response<Body>, Arc<Endpoint>),
 }
 
-/// The upstream's side of a tunnel: its connection and the bytes read past the 101's head.
-struct Upstream {
-    io: UpstreamStream,
-    rest: Bytes,
+/// One client request, HTTP/1.1 upgrade or HTTP/2 extended CONNECT.
+pub(super) struct Upgrade<'a> {
+    pub proxy: &'a Proxy,
+    pub route: Option<&'a Route>,
+    pub peer: SocketAddr,
+    pub received: Instant,
+    pub slot: Arc<ConnectionSlot>,
+    pub transport: Transport,
 }
 
-pub async fn handle(
-    proxy: &Proxy,
-    route: Option<&Route>,
-    req: Request<Incoming>,
-    peer: SocketAddr,
-    received: Instant,
-    slot: Arc<ConnectionSlot>,
-    trying: &Trying,
-) -> Served {
+pub(super) async fn handle(up: Upgrade<'_>, req: Request<Incoming>, trying: &Trying) -> Served {
+    let Upgrade {
+        proxy,
+        route,
+        peer,
+        received,
+        slot,
+        transport,
+    } = up;
     let Some(route) = route else {
         proxy
             .metrics
-            .handshake(names::NO_ROUTE, names::NO_ROUTE_RESULT);
+            .handshake(names::NO_ROUTE, transport, names::NO_ROUTE_RESULT);
         return (
             error_response(ProxyError::NoRoute.status(), HeaderMap::new()),
             None,
         );
     };
-    match negotiate(proxy, route, req, peer, &slot, trying).await {
+    match negotiate(proxy, route, req, peer, &slot, transport, trying).await {
         Ok(Outcome::Tunnel {
             response,
             client,
@@ -87,34 +82,38 @@ pub async fn handle(
             deflate,
             token_left,
         }) => {
-            route.metrics.handshake("ok");
+            route.metrics.handshake(transport, "ok");
             route
                 .metrics
                 .handshake_duration
                 .observe(received.elapsed().as_secs_f64());
-            let params = params(
+            let params = tunnel::params(
                 route,
+                transport,
                 proxy.drain.clone(),
                 peer,
                 endpoint.addr.clone(),
                 deflate,
                 token_left,
             );
-            slot.set_tunnel(PendingTunnel {
-                client,
-                upstream,
-                place,
-                params,
-            });
+            match transport {
+                Transport::H1 => slot.set_tunnel(PendingTunnel {
+                    client,
+                    upstream,
+                    place,
+                    params,
+                }),
+                Transport::H2 => tunnel::spawn_on_stream(client, upstream, place, params, slot),
+            }
             (response, Some(endpoint))
         }
         Ok(Outcome::Refused(response, endpoint)) => {
-            route.metrics.handshake("upstream_rejected");
+            route.metrics.handshake(transport, "upstream_rejected");
             (response, Some(endpoint))
         }
         Err(error) => {
             tracing::debug!(route = %route.metrics.route, %peer, %error, "upgrade refused");
-            route.metrics.handshake(error.handshake_result());
+            route.metrics.handshake(transport, error.handshake_result());
             if let ProxyError::Access(AccessError::Limited { limit, .. }) = &error {
                 route.metrics.limited(limit);
             }
@@ -129,6 +128,7 @@ async fn negotiate(
     req: Request<Incoming>,
     peer: SocketAddr,
     slot: &ConnectionSlot,
+    transport: Transport,
     trying: &Trying,
 ) -> Result<Outcome, ProxyError> {
     let proto = slot.proto;
@@ -153,8 +153,19 @@ async fn negotiate(
         subprotocols: ws.subprotocols.as_deref(),
         extensions: &ws.extensions,
     };
-    let offer = validate_request(req.method(), req.version(), req.headers(), &policy)
-        .map_err(ProxyError::ClientHandshake)?;
+    let offer = match transport {
+        Transport::H1 => validate_request(req.method(), req.version(), req.headers(), &policy),
+        Transport::H2 => {
+            let uri = req.uri();
+            let target = ConnectTarget {
+                scheme: uri.scheme_str(),
+                path: uri.path_and_query().map(|p| p.as_str()),
+                authority: uri.authority().map(|a| a.as_str()),
+            };
+            validate_extended_connect(target, req.headers(), &policy, fresh_key())
+        }
+    }
+    .map_err(ProxyError::ClientHandshake)?;
     let place = match ws.max_connections {
         Some(max) => route.tunnels.try_enter(max),
         None => Some(route.tunnels.enter()),
@@ -200,20 +211,29 @@ async fn negotiate(
             return Ok(Outcome::Refused(response, chosen));
         }
     };
-    let negotiated =
-        validate_response(&head.headers, &offer).map_err(ProxyError::UpstreamHandshake)?;
+    let negotiated = wsgate_proto::handshake::validate_response(&head.headers, &offer)
+        .map_err(ProxyError::UpstreamHandshake)?;
 
-    // The client's 101: end-to-end headers of the upstream's (cookies, for one) reach the client;
-    // the upgrade headers are wsgate's own.
+    // The client's 101 (or its stream's 200): end-to-end headers of the upstream's (cookies, for
+    // one) reach the client; the upgrade headers are wsgate's own.
     remove_hop_by_hop(&mut head.headers);
     strip_websocket_headers(&mut head.headers);
-    add_client_response_headers(&mut head.headers, &negotiated);
+    let status = match transport {
+        Transport::H1 => {
+            add_client_response_headers(&mut head.headers, &negotiated);
+            StatusCode::SWITCHING_PROTOCOLS
+        }
+        Transport::H2 => {
+            add_stream_response_headers(&mut head.headers, &negotiated);
+            StatusCode::OK
+        }
+    };
     // Appended after the backend's own cookies, which stay.
     if let Some(cookie) = affinity {
         head.headers.append(http::header::SET_COOKIE, cookie);
     }
     let mut response = Response::new(Empty::new().map_err(|never| match never {}).boxed());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *response.status_mut() = status;
     *response.headers_mut() = head.headers;
 
     Ok(Outcome::Tunnel {
@@ -247,6 +267,14 @@ fn upstream_request(
     Ok(head.finish())
 }
 
+/// The key wsgate sends upstream for an HTTP/2 client, which has none (RFC 8441 §5): 16 random
+/// bytes in base64, from rand's thread-local CSPRNG.
+fn fresh_key() -> HeaderValue {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+    HeaderValue::try_from(text).expect("base64 is a valid header value")
+}
+
 fn strip_websocket_headers(headers: &mut HeaderMap) {
     // Removed one at a time, without collecting the names: a 101 carries two or three of them.
     while let Some(name) = headers
@@ -255,195 +283,5 @@ fn strip_websocket_headers(headers: &mut HeaderMap) {
         .cloned()
     {
         headers.remove(name);
-    }
-}
-
-fn params(
-    route: &Route,
-    drain: DrainSignal,
-    peer: SocketAddr,
-    endpoint: String,
-    deflate: Option<Agreed>,
-    token_expires: Option<Duration>,
-) -> TunnelParams {
-    let ws = &route.config.websocket;
-    let limits = |sender: Sender| Limits {
-        max_frame_size: ws.max_frame_size,
-        max_message_size: ws.max_message_size,
-        validate_utf8: ws.validate_utf8,
-        answer_pings: sender == Sender::Client && ws.ping == crate::config::PingMode::Answer,
-        // Each side compresses with its own context-takeover setting (RFC 7692 §7.1.1).
-        compression: deflate.map(|d| match sender {
-            Sender::Client => d.client_no_context_takeover,
-            Sender::Upstream => d.server_no_context_takeover,
-        }),
-        // rand's thread-local CSPRNG: unpredictable keys, no lock or syscall per frame.
-        remask: (sender == Sender::Client && ws.remask)
-            .then_some(rand::random::<[u8; 4]> as fn() -> [u8; 4]),
-    };
-    TunnelParams {
-        client_limits: limits(Sender::Client),
-        upstream_limits: limits(Sender::Upstream),
-        metrics: Arc::clone(&route.metrics),
-        close_grace: CLOSE_GRACE,
-        drain,
-        keepalive: ws.keepalive,
-        idle_timeout: ws.idle_timeout,
-        write_timeout: ws.write_timeout,
-        peer,
-        endpoint,
-        held: None,
-        policy: {
-            let ends = ending(ws, token_expires);
-            (ws.rate_limit.is_some() || ends.is_some()).then(|| {
-                Box::new(Policy {
-                    rate_limit: ws.rate_limit,
-                    ends,
-                })
-            })
-        },
-    }
-}
-
-/// When the tunnel is closed by wsgate: at `max_duration` spread by up to 10% (a cohort that
-/// connected together does not reconnect together), or when its token expires, whichever is first.
-fn ending(ws: &crate::config::WebSocketConfig, token_expires: Option<Duration>) -> Option<Ending> {
-    if ws.max_duration.is_none() && token_expires.is_none() {
-        // Most routes: no clock read.
-        return None;
-    }
-    let now = tokio::time::Instant::now();
-    let aged = ws.max_duration.map(|max| Ending {
-        at: now + max + max.mul_f64(0.1 * rand::random::<f64>()),
-        code: ws.max_duration_close_code.as_u16(),
-        reason: CloseReason::MaxDuration,
-    });
-    let expired = token_expires.map(|left| Ending {
-        at: now + left,
-        code: wsgate_proto::close::CloseCode::POLICY.as_u16(),
-        reason: CloseReason::TokenExpired,
-    });
-    match (aged, expired) {
-        (Some(a), Some(e)) => Some(if e.at <= a.at { e } else { a }),
-        (a, e) => a.or(e),
-    }
-}
-
-/// A validated upgrade waiting for hyper to send the 101, after which the connection's own task runs it.
-pub struct PendingTunnel {
-    client: OnUpgrade,
-    upstream: Upstream,
-    /// The tunnel's places under the route's `max_connections`, on its endpoint's count, and
-    /// under the per-client limits.
-    place: (LiveGuard, TunnelGuard, ClientPlaces),
-    params: TunnelParams,
-}
-
-impl PendingTunnel {
-    /// The relay of this tunnel, on the client's stream that hyper has handed back (it fulfils the
-    /// upgrade before its connection future ends, so nothing is awaited here). A plain function
-    /// rather than an async one: an async one would keep a copy of `self` beside the relay for the
-    /// tunnel's whole life. The four variants (plain or TLS on each leg) share one future's
-    /// storage, and TLS streams are boxed, so a tunnel is about the size of a plain one. `slot`
-    /// (the client connection) counts until the tunnel ends.
-    pub fn into_relay(self: Box<Self>, slot: Arc<ConnectionSlot>) -> impl Future<Output = ()> {
-        let PendingTunnel {
-            client,
-            upstream,
-            place,
-            mut params,
-        } = *self;
-        params.held = Some(Box::new((slot, place)));
-        let client = match client.now_or_never() {
-            Some(Ok(client)) => {
-                let client = ClientIo::from(client);
-                if client.is_none() {
-                    tracing::error!("upgraded connection of an unexpected type");
-                }
-                client
-            }
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "upgrade did not complete");
-                None
-            }
-            None => {
-                tracing::error!("hyper's connection ended before it handed over the upgrade");
-                None
-            }
-        };
-        let Upstream { io, rest } = upstream;
-        let relay = client.map(|client| match (client, io) {
-            (ClientIo::Tcp(c, cp), UpstreamStream::Tcp(u)) => {
-                Either::Left(Either::Left(relay::run(c, cp, u, rest, params)))
-            }
-            (ClientIo::Tcp(c, cp), UpstreamStream::Tls(u)) => {
-                Either::Left(Either::Right(relay::run(c, cp, u, rest, params)))
-            }
-            (ClientIo::Tls(c, cp), UpstreamStream::Tcp(u)) => {
-                Either::Right(Either::Left(relay::run(c, cp, u, rest, params)))
-            }
-            (ClientIo::Tls(c, cp), UpstreamStream::Tls(u)) => {
-                Either::Right(Either::Right(relay::run(c, cp, u, rest, params)))
-            }
-        });
-        OptionFuture::from(relay).map(drop)
-    }
-}
-
-/// The client's stream back from hyper, with any bytes it had read past the HTTP head.
-enum ClientIo {
-    Tcp(TcpStream, Bytes),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>, Bytes),
-}
-
-impl ClientIo {
-    fn from(upgraded: Upgraded) -> Option<Self> {
-        match take::<TcpStream>(upgraded) {
-            Ok((io, read)) => Some(ClientIo::Tcp(io, read)),
-            Err(upgraded) => take::<tokio_rustls::server::TlsStream<TcpStream>>(upgraded)
-                .ok()
-                .map(|(io, read)| ClientIo::Tls(Box::new(io), read)),
-        }
-    }
-}
-
-/// The stream of type `T` inside an upgraded connection, and the bytes hyper read past the head.
-fn take<T>(upgraded: Upgraded) -> Result<(T, Bytes), Upgraded>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    upgraded
-        .downcast::<TokioIo<T>>()
-        .map(|parts| (parts.io.into_inner(), parts.read_buf))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn max_duration_is_spread_by_up_to_a_tenth_and_an_earlier_expiry_wins() {
-        let ws = crate::config::WebSocketConfig {
-            max_duration: Some(Duration::from_secs(100)),
-            ..Default::default()
-        };
-        let now = tokio::time::Instant::now();
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..200 {
-            let end = ending(&ws, None).expect("an end");
-            let after = end.at - now;
-            assert!(after >= Duration::from_secs(100) && after <= Duration::from_secs(110));
-            assert_eq!((end.code, end.reason), (1001, CloseReason::MaxDuration));
-            seen.insert(after.as_secs());
-        }
-        assert!(seen.len() > 5, "not spread: {seen:?}");
-        let expiry = ending(&ws, Some(Duration::from_secs(30))).expect("an end");
-        assert_eq!(
-            (expiry.at - now, expiry.code),
-            (Duration::from_secs(30), 1008)
-        );
-        assert_eq!(expiry.reason, CloseReason::TokenExpired);
-        let default = crate::config::WebSocketConfig::default();
-        assert!(ending(&default, None).is_none());
     }
 }

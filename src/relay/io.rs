@@ -230,3 +230,61 @@ where
         }
     }
 }
+
+/// A WebSocket on an HTTP/2 stream (RFC 8441), as hyper hands it over: its DATA frames are the
+/// tunnel's bytes. Reading releases flow-control window as the pump takes bytes, so the client's
+/// sending is bounded by the stream's window; writing waits for the client's window, so a client
+/// that stops reading meets `write_timeout`. Its orderly end is END_STREAM, sent when the leg's
+/// writes end or it is dropped; like a TCP client, it is closed by wsgate once both close frames
+/// are through (h2 then resets the client's half with CANCEL if the client has not ended it).
+pub struct H2Leg {
+    io: hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>,
+}
+
+impl Leg for H2Leg {
+    fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuffer,
+    ) -> Poll<io::Result<usize>> {
+        poll_read_via(&mut self.io, cx, buf)
+    }
+
+    fn end_writes(&mut self) {
+        // Closes hyper's channel to the stream's send task, which sends END_STREAM; nothing to
+        // wait for here.
+        let mut cx = Context::from_waker(Waker::noop());
+        let _ = Pin::new(&mut self.io).poll_shutdown(&mut cx);
+    }
+
+    fn fin_on_close(&self) -> bool {
+        true
+    }
+}
+
+impl AsyncWrite for H2Leg {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, bytes)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+impl TunnelIo for hyper::upgrade::Upgraded {
+    type Leg = H2Leg;
+    fn into_leg(self) -> Self::Leg {
+        H2Leg {
+            io: hyper_util::rt::TokioIo::new(self),
+        }
+    }
+}

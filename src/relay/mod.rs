@@ -26,7 +26,7 @@ use bytes::Bytes;
 
 use crate::config::{Keepalive, TrafficLimit};
 use crate::drain::DrainSignal;
-use crate::metrics::RouteMetrics;
+use crate::metrics::{RouteMetrics, Transport};
 pub use control::CloseReason;
 use io::Leg;
 pub use io::TunnelIo;
@@ -56,6 +56,8 @@ pub struct TunnelParams {
     pub keepalive: Option<Keepalive>,
     pub idle_timeout: Option<Duration>,
     pub write_timeout: Duration,
+    /// The client's transport, for `wsgate_ws_connections_total` and the access log.
+    pub transport: Transport,
     /// For the access log.
     pub peer: std::net::SocketAddr,
     pub endpoint: String,
@@ -94,7 +96,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
     // Released when the tunnel ends, after the access log line.
     let _held = params.held;
     let metrics = params.metrics.clone();
-    metrics.connections.inc();
+    metrics.connection_opened(params.transport);
     metrics.active.inc();
     let started = Instant::now();
 
@@ -177,6 +179,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
     metrics.duration.observe(duration.as_secs_f64());
     log_session(
         &metrics.route,
+        params.transport,
         &params.peer,
         &params.endpoint,
         duration,
@@ -291,6 +294,7 @@ impl Bound<'_> {
 /// The access log line of a session.
 fn log_session(
     route: &str,
+    transport: Transport,
     peer: &std::net::SocketAddr,
     endpoint: &str,
     duration: Duration,
@@ -301,6 +305,7 @@ fn log_session(
         target: "wsgate::access",
         kind = "websocket",
         route = %route,
+        protocol = transport.protocol_label(),
         peer = %peer,
         endpoint = %endpoint,
         duration_ms = duration.as_millis() as u64,

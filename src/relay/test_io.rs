@@ -249,6 +249,7 @@ impl<CP, UP> Tunnel<CP, UP> {
             peer: ([127, 0, 0, 1], 1).into(),
             endpoint: "test".into(),
             held: None,
+            transport: crate::metrics::Transport::H1,
             policy: Some(Box::new(super::Policy {
                 rate_limit: setup.rate_limit,
                 ends: setup.ends_after.map(|(after, code, reason)| super::Ending {

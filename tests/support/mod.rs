@@ -3,6 +3,7 @@
 //! metric readers.
 #![allow(dead_code, clippy::result_large_err)]
 
+pub mod h2;
 pub mod h2raw;
 pub mod preset;
 
@@ -473,10 +474,13 @@ pub async fn scrape(admin: SocketAddr) -> String {
     String::from_utf8(read_to_end(&mut stream).await).unwrap()
 }
 
-/// The value of the series `name` whose labels are exactly `labels`, `None` when it is not exported
-/// (so that asserting 0 on a mistyped name or label fails instead of passing).
+/// The sum of the series `name` that have every label of `labels` (as PromQL's `sum(name{...})`: a
+/// series split by `transport` or `protocol` sums over both unless the test names one), `None`
+/// when none is exported (so that asserting 0 on a mistyped name or label fails instead of
+/// passing).
 pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let want: BTreeMap<&str, &str> = labels.iter().copied().collect();
+    let mut sum = None;
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((series, value)) = line.rsplit_once(' ') else {
             continue;
@@ -494,11 +498,11 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
             .filter_map(|p| p.split_once('='))
             .map(|(k, v)| (k, v.trim_matches('"')))
             .collect();
-        if have == want {
-            return Some(value.parse().unwrap());
+        if want.iter().all(|(k, v)| have.get(k) == Some(v)) {
+            *sum.get_or_insert(0.0) += value.parse::<f64>().unwrap();
         }
     }
-    None
+    sum
 }
 
 /// How many series of `name` are exported.

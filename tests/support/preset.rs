@@ -69,6 +69,9 @@ pub const CLOSE_CODES: [&str; 15] = [
 const C2U: &str = "client_to_upstream";
 const U2C: &str = "upstream_to_client";
 
+/// Every `transport` of the WebSocket series.
+const TRANSPORTS: [&str; 2] = ["h1", "h2"];
+
 fn expect(text: &str, name: &str, labels: &[(&str, &str)], want: f64) {
     assert_eq!(
         metric(text, name, labels),
@@ -108,20 +111,28 @@ pub fn assert_known_series(text: &str, known: &Known) {
         }
     }
     let handshakes = "wsgate_ws_handshakes_total";
-    expect(
-        text,
-        handshakes,
-        &[("route", "none"), ("result", "no_route")],
-        0.0,
-    );
+    for transport in TRANSPORTS {
+        expect(
+            text,
+            handshakes,
+            &[
+                ("route", "none"),
+                ("result", "no_route"),
+                ("transport", transport),
+            ],
+            0.0,
+        );
+    }
     for route in known.routes {
         for result in HANDSHAKE_RESULTS {
-            expect(
-                text,
-                handshakes,
-                &[("route", route), ("result", result)],
-                0.0,
-            );
+            for transport in TRANSPORTS {
+                let labels = [
+                    ("route", *route),
+                    ("result", result),
+                    ("transport", transport),
+                ];
+                expect(text, handshakes, &labels, 0.0);
+            }
         }
         for (direction, own) in [(C2U, "unmasked_frame"), (U2C, "masked_frame")] {
             for kind in BOTH_KINDS.into_iter().chain([own]) {
@@ -156,7 +167,10 @@ pub fn assert_known_series(text: &str, known: &Known) {
             known.listeners.len(),
         ),
         ("wsgate_upstream_connect_errors_total", endpoints),
-        (handshakes, routes * HANDSHAKE_RESULTS.len() + 1),
+        (
+            handshakes,
+            TRANSPORTS.len() * (routes * HANDSHAKE_RESULTS.len() + 1),
+        ),
         (
             "wsgate_ws_protocol_violations_total",
             routes * 2 * (BOTH_KINDS.len() + 1),

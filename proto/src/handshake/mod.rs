@@ -1,7 +1,8 @@
 //! The WebSocket opening handshake rules for both legs (RFC 6455 §4, RFC 9110 §7.8): the types and
 //! errors they share, here; what makes a request an upgrade and a valid client request
 //! (`request.rs`), what a valid upstream 101 and wsgate's own 101 look like (`response.rs`), and the
-//! HTTP header grammar both read with (`grammar.rs`). Pure functions over `http` types. No I/O.
+//! HTTP header grammar both read with (`grammar.rs`); WebSockets over HTTP/2 streams
+//! (`extended_connect.rs`, RFC 8441). Pure functions over `http` types. No I/O.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -11,10 +12,15 @@ use sha1::{Digest, Sha1};
 
 use super::deflate;
 
+mod extended_connect;
 pub mod grammar;
 mod request;
 mod response;
 
+pub use extended_connect::{
+    add_stream_response_headers, is_websocket_connect, validate_extended_connect, ConnectTarget,
+    WEBSOCKET_PROTOCOL,
+};
 pub use grammar::is_token;
 pub use request::{is_websocket_upgrade, prepare_backend_headers, validate_request};
 pub use response::{add_client_response_headers, validate_response};
@@ -81,6 +87,8 @@ pub enum HandshakeError {
     HasBody,
     #[error("Sec-WebSocket-Version is {0:?}, not 13")]
     UnsupportedVersion(Option<String>),
+    #[error("extended CONNECT lacks {0}")]
+    MissingPseudoHeader(&'static str),
     #[error("Sec-WebSocket-Key is missing")]
     MissingKey,
     #[error("Sec-WebSocket-Key is not 16 bytes of base64")]
@@ -109,6 +117,7 @@ impl HandshakeError {
             HandshakeError::NoConnectionUpgrade => StatusCode::BAD_REQUEST,
             HandshakeError::HasBody => StatusCode::BAD_REQUEST,
             HandshakeError::UnsupportedVersion(_) => StatusCode::UPGRADE_REQUIRED,
+            HandshakeError::MissingPseudoHeader(_) => StatusCode::BAD_REQUEST,
             HandshakeError::MissingKey => StatusCode::BAD_REQUEST,
             HandshakeError::BadKey => StatusCode::BAD_REQUEST,
             HandshakeError::BadProtocolSyntax => StatusCode::BAD_REQUEST,
@@ -129,6 +138,7 @@ impl HandshakeError {
             HandshakeError::NoConnectionUpgrade => "bad_request",
             HandshakeError::HasBody => "bad_request",
             HandshakeError::UnsupportedVersion(_) => "version",
+            HandshakeError::MissingPseudoHeader(_) => "bad_request",
             HandshakeError::MissingKey => "bad_request",
             HandshakeError::BadKey => "bad_request",
             HandshakeError::BadProtocolSyntax => "bad_request",

@@ -29,6 +29,16 @@ pub fn validate_request(
         Ok(decoded) if decoded.len() == 16 => {}
         _ => return Err(HandshakeError::BadKey),
     }
+    offer(headers, policy, key.clone())
+}
+
+/// The offer both kinds of request carry (subprotocols, extensions, origin), checked the same way;
+/// `key` is what the upstream gets as `Sec-WebSocket-Key`.
+pub(super) fn offer(
+    headers: &HeaderMap,
+    policy: &RequestPolicy,
+    key: HeaderValue,
+) -> Result<ClientOffer, HandshakeError> {
     let protocols = token_list(headers, SEC_PROTOCOL).ok_or(HandshakeError::BadProtocolSyntax)?;
     let extensions = extension_list(headers).ok_or(HandshakeError::BadExtensionSyntax)?;
     if let Some(allowed) = policy.allowed_origins {
@@ -48,7 +58,7 @@ pub fn validate_request(
         None => protocols.clone(),
     };
     Ok(ClientOffer {
-        key: key.clone(),
+        key,
         protocols,
         forwarded_protocols,
         extensions,
@@ -74,6 +84,11 @@ fn check_upgrade_head(method: &Method, headers: &HeaderMap) -> Result<(), Handsh
     if !has_token(headers, header::CONNECTION, "upgrade") {
         return Err(HandshakeError::NoConnectionUpgrade);
     }
+    check_no_body_and_version(headers)
+}
+
+/// No body, and version 13 (RFC 6455 §4.2.1; RFC 8441 §5 keeps both for HTTP/2).
+pub(super) fn check_no_body_and_version(headers: &HeaderMap) -> Result<(), HandshakeError> {
     let has_body = headers.contains_key(header::TRANSFER_ENCODING)
         || headers
             .get_all(header::CONTENT_LENGTH)
@@ -114,9 +129,11 @@ fn forwarded_extensions(
     (forwarded, offers)
 }
 
-/// Rewrites the upgrade headers of the request sent upstream: the filtered subprotocol offer, only the
-/// extension offers the route allows, and the upgrade tokens.
+/// Rewrites the upgrade headers of the request sent upstream: the offer's key (the client's, or for
+/// an HTTP/2 client one the proxy chose), the filtered subprotocol offer, only the extension offers
+/// the route allows, and the upgrade tokens.
 pub fn prepare_backend_headers(headers: &mut HeaderMap, offer: &ClientOffer) {
+    headers.insert(SEC_KEY, offer.key.clone());
     headers.remove(SEC_PROTOCOL);
     headers.remove(SEC_EXTENSIONS);
     if !offer.forwarded_protocols.is_empty() {
