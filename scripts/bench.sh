@@ -122,7 +122,7 @@ URL[direct]=ws://127.0.0.1:$ECHO_PORT/
 # start_wsgate NAME REMASK [tls|h2|h1] [AUTH]: a wsgate as target NAME; REMASK (true/false) is the
 # route's `remask`; with `tls`, its listener terminates TLS with the run's certificate; `h2` is that
 # listener with `http2: true` (ALPN h2, RFC 8441) and, when the static backend runs, a /static route
-# to it; `h1` is the same without the `http2` line (the HTTP/1.1 baseline: its clients offer no h2).
+# to it; `h1` is the same with `http2: false` (the HTTP/1.1 baseline).
 # AUTH, a YAML flow mapping, is the route's `auth` (e.g. `{ jwt: { keys: "k.pem" } }`), otherwise
 # the same config.
 start_wsgate() {
@@ -135,6 +135,7 @@ start_wsgate() {
     tls_yaml="    tls: { cert: \"$CERT\", key: \"$KEY\" }"
   fi
   [[ $tls == h2 ]] && tls_yaml+=$'\n    http2: true'
+  [[ $tls == h1 ]] && tls_yaml+=$'\n    http2: false'
   if [[ $tls == h2 || $tls == h1 ]] && [[ -n ${STATIC_PORT:-} ]]; then
     static_upstream="  static: { endpoints: [\"127.0.0.1:$STATIC_PORT\"] }"
     static_route="  - { name: static, match: { path_prefix: \"/static\" }, upstream: static }"
@@ -463,7 +464,7 @@ start_haproxy haproxy
 start_wsgate wsgate-tls false tls
 start_nginx nginx-tls tls
 start_haproxy haproxy-tls tls
-# HTTP/2: NAME-h2 for each of H2_TARGETS, wsgate-h1 (wsgate-h2's config without `http2: true`: its
+# HTTP/2: NAME-h2 for each of H2_TARGETS, wsgate-h1 (wsgate-h2's config with `http2: false`: its
 # HTTP/1.1 baseline) and, for plain requests only, nginx-h2; all behind the run's certificate.
 H2_PROXIES=()
 if ((H2_WANTED)); then

@@ -11,7 +11,7 @@ TARGETS = ["direct"] + PROXIES
 # The same proxies terminating TLS (wss://) toward the same plain echo backend.
 TLS_PROXIES = [p + "-tls" for p in PROXIES]
 # HTTP/2 (ALPN h2 on the same TLS): WebSockets over RFC 8441 streams and plain requests; nginx-h2 runs
-# the plain requests only (it has no RFC 8441). wsgate-h1 is wsgate-h2's config without `http2: true`,
+# the plain requests only (it has no RFC 8441). wsgate-h1 is wsgate-h2's config with `http2: false`,
 # loaded over HTTP/1.1: the baseline.
 H2_PROXIES = [p + "-h2" for p in PROXIES]
 H2_BASELINE = "wsgate-h1"
