@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # The benchmark: wsgate against a direct connection, nginx and HAProxy, in one run on this machine,
 # over ws:// and (wsgate-tls, nginx-tls, haproxy-tls: TLS 1.3, a fresh self-signed P-256 certificate,
-# no session resumption) over wss://; and wsgate's handshake rate with each kind of route auth.
+# no session resumption) over wss://; wsgate's handshake rate with each kind of route auth; and HTTP/2
+# (wsgate-h2, haproxy-h2: the same TLS, ALPN h2): WebSockets over HTTP/2 (RFC 8441 extended CONNECT,
+# many streams per connection) and plain HTTP/2 requests (h2load, with nginx-h2 too: nginx cannot do
+# RFC 8441), each beside wsgate's own HTTP/1.1 number for the same load (wsgate-h1).
 #
 #   scripts/bench.sh            # the full run (about 11 minutes); the table goes to stdout
 #   scripts/bench.sh --smoke    # every mode once, briefly (what .ci/run does): checks the script works
 #   ONLY=idle,handshakes scripts/bench.sh   # some of idle, throughput, latency, handshakes,
 #                                           # auth-handshakes, tls-idle, tls-throughput,
-#                                           # tls-handshakes (profiling)
+#                                           # tls-handshakes, h2-idle, h2-throughput, h2-requests
+#                                           # (profiling)
+#   H2_TARGETS=haproxy scripts/bench.sh      # the h2-* modes without wsgate-h2 (default:
+#                                           # "wsgate haproxy"), for a wsgate build without HTTP/2;
+#                                           # otherwise a wsgate-h2 that fails to start or to answer
+#                                           # fails the run
 #
 # The echo backend and the load tool (bench/, `wsgate-bench`) share one core; the proxy under test has
 # the other to itself (taskset). All traffic stays on 127.0.0.1. Results: target/bench/results.jsonl
@@ -22,9 +30,21 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-4}
 IDLE=${IDLE:-9000}
 SCALE=${SCALE:-9900}
-ONLY=,${ONLY:-idle,tls-idle,throughput,tls-throughput,latency,handshakes,auth-handshakes,tls-handshakes},
+# h2-idle: H2_IDLE WebSocket streams over H2_IDLE_CONNECTIONS connections (HAProxy allows 100 streams
+# per connection: tune.h2.max-concurrent-streams); h2-requests: H2_REQUESTS requests per run.
+H2_IDLE=${H2_IDLE:-2000}
+H2_IDLE_CONNECTIONS=${H2_IDLE_CONNECTIONS:-20}
+H2_REQUESTS=${H2_REQUESTS:-200000}
+ONLY=,${ONLY:-idle,tls-idle,h2-idle,throughput,tls-throughput,h2-throughput,latency,handshakes,auth-handshakes,tls-handshakes,h2-requests},
 wanted() { [[ $ONLY == *",$1,"* ]]; }
-if ((SMOKE)); then RUNS=1; DURATION=1; IDLE=200; SCALE=300; fi
+if ((SMOKE)); then RUNS=1; DURATION=1; IDLE=200; SCALE=300; H2_IDLE=200; H2_IDLE_CONNECTIONS=4; H2_REQUESTS=20000; fi
+H2_WANTED=0
+if wanted h2-idle || wanted h2-throughput || wanted h2-requests; then H2_WANTED=1; fi
+# Which proxies the h2-* modes measure over HTTP/2, named NAME-h2 in the results.
+read -r -a H2_KINDS <<<"${H2_TARGETS:-wsgate haproxy}"
+for k in "${H2_KINDS[@]}"; do
+  [[ $k == wsgate || $k == haproxy ]] || { echo "H2_TARGETS: $k is neither wsgate nor haproxy" >&2; exit 2; }
+done
 
 OUT=$ROOT/target/bench
 WORK=$(mktemp -d)
@@ -45,11 +65,11 @@ log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 ulimit -n "$(ulimit -Hn)"
 
 if ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null || ! command -v taskset >/dev/null \
-  || ! command -v openssl >/dev/null; then
-  log "installing nginx, haproxy, util-linux (taskset) and openssl with apt-get"
+  || ! command -v openssl >/dev/null || ! command -v h2load >/dev/null; then
+  log "installing nginx, haproxy, util-linux (taskset), openssl and nghttp2-client (h2load) with apt-get"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends nginx haproxy util-linux python3 openssl >/dev/null
+  apt-get install -y -qq --no-install-recommends nginx haproxy util-linux python3 openssl nghttp2-client >/dev/null
 fi
 # Debian starts the packaged services on install; their ports are not ours, but their CPU time is.
 pkill -x nginx 2>/dev/null || true
@@ -99,17 +119,26 @@ wait_port "$ECHO_PORT"
 declare -A URL PID
 URL[direct]=ws://127.0.0.1:$ECHO_PORT/
 
-# start_wsgate NAME REMASK [tls] [AUTH]: a wsgate as target NAME; REMASK (true/false) is the route's
-# `remask`; with `tls`, its listener terminates TLS with the run's certificate; AUTH, a YAML flow
-# mapping, is the route's `auth` (e.g. `{ jwt: { keys: "k.pem" } }`), otherwise the same config.
+# start_wsgate NAME REMASK [tls|h2|h1] [AUTH]: a wsgate as target NAME; REMASK (true/false) is the
+# route's `remask`; with `tls`, its listener terminates TLS with the run's certificate; `h2` is that
+# listener with `http2: true` (ALPN h2, RFC 8441) and, when the static backend runs, a /static route
+# to it; `h1` is the same with `http2: false` (the HTTP/1.1 baseline).
+# AUTH, a YAML flow mapping, is the route's `auth` (e.g. `{ jwt: { keys: "k.pem" } }`), otherwise
+# the same config.
 start_wsgate() {
   local name=${1:-wsgate} remask=${2:-false} tls=${3:-} auth=${4:-} port admin scheme=ws host=127.0.0.1 tls_yaml=""
-  local auth_yaml=""
+  local auth_yaml="" static_upstream="" static_route=""
   port=$(free_port)
   admin=$(free_port)
-  if [[ $tls == tls ]]; then
+  if [[ -n $tls ]]; then
     scheme=wss host=localhost
     tls_yaml="    tls: { cert: \"$CERT\", key: \"$KEY\" }"
+  fi
+  [[ $tls == h2 ]] && tls_yaml+=$'\n    http2: true'
+  [[ $tls == h1 ]] && tls_yaml+=$'\n    http2: false'
+  if [[ $tls == h2 || $tls == h1 ]] && [[ -n ${STATIC_PORT:-} ]]; then
+    static_upstream="  static: { endpoints: [\"127.0.0.1:$STATIC_PORT\"] }"
+    static_route="  - { name: static, match: { path_prefix: \"/static\" }, upstream: static }"
   fi
   [[ -n $auth ]] && auth_yaml="    auth: $auth"
   cat >"$WORK/$name.yaml" <<YAML
@@ -122,6 +151,7 @@ admin:
 upstreams:
   echo:
     endpoints: ["127.0.0.1:$ECHO_PORT"]
+$static_upstream
 routes:
   - name: echo
     match: { path_prefix: "/" }
@@ -131,6 +161,7 @@ routes:
       max_message_size: 16MiB
       remask: $remask
 $auth_yaml
+$static_route
 YAML
   RUST_LOG=warn "${PROXY_CPU[@]}" "$WSGATE" --config "$WORK/$name.yaml" >"$WORK/$name.log" 2>&1 &
   PID[$name]=$!
@@ -140,15 +171,27 @@ YAML
   URL[$name]=$scheme://$host:$port/
 }
 
-# start_nginx NAME [tls]: an nginx process of its own (so that its worker's RSS is its alone); with
-# `tls`, TLS 1.3 only, with neither session tickets nor a session cache, so nothing resumes.
+# start_nginx NAME [tls|h2]: an nginx process of its own (so that its worker's RSS is its alone); with
+# `tls`, TLS 1.3 only, with neither session tickets nor a session cache, so nothing resumes; `h2` adds
+# ALPN h2 and a /static location proxied to the static backend over kept-alive HTTP/1.1.
 start_nginx() {
-  local name=$1 tls=${2:-} port dir=$WORK/$1 scheme=ws host=127.0.0.1 ssl="" ssl_conf=""
+  local name=$1 tls=${2:-} port dir=$WORK/$1 scheme=ws host=127.0.0.1 ssl="" ssl_conf="" static="" pool=""
   port=$(free_port)
-  if [[ $tls == tls ]]; then
+  if [[ -n $tls ]]; then
     scheme=wss host=localhost ssl=" ssl"
     ssl_conf="ssl_certificate $CERT; ssl_certificate_key $KEY; ssl_protocols TLSv1.3;
     ssl_session_tickets off; ssl_session_cache off;"
+  fi
+  if [[ $tls == h2 ]]; then
+    # keepalive_requests bounds HTTP/2 requests per connection too (default 1,000, then a GOAWAY).
+    ssl=" ssl http2"
+    ssl_conf+=" keepalive_requests 10000000;"
+    pool="upstream static { server 127.0.0.1:$STATIC_PORT; keepalive 64; }"
+    static="location /static {
+      proxy_pass http://static;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+    }"
   fi
   mkdir -p "$dir/logs"
   cat >"$dir/nginx.conf" <<CONF
@@ -162,9 +205,11 @@ http {
   access_log off;
   client_body_temp_path $dir/body;
   proxy_temp_path $dir/proxy;
+  $pool
   server {
     listen 127.0.0.1:$port$ssl backlog=4096;
     $ssl_conf
+    $static
     location / {
       proxy_pass http://127.0.0.1:$ECHO_PORT;
       proxy_http_version 1.1;
@@ -185,14 +230,24 @@ CONF
   URL[$name]=$scheme://$host:$port/
 }
 
-# start_haproxy NAME [tls]: as start_nginx; with `tls`, TLS 1.3 only, no tickets and no session cache.
+# start_haproxy NAME [tls|h2]: as start_nginx; with `tls`, TLS 1.3 only, no tickets and no session
+# cache; `h2` adds ALPN h2 (HAProxy 2.6 answers RFC 8441 extended CONNECT and tunnels it to the HTTP/1.1
+# backend as an Upgrade) and, when the static backend runs, /static to it.
 start_haproxy() {
-  local name=$1 tls=${2:-} port scheme=ws host=127.0.0.1 ssl="" cache=""
+  local name=$1 tls=${2:-} port scheme=ws host=127.0.0.1 ssl="" cache="" use_static="" static=""
   port=$(free_port)
-  if [[ $tls == tls ]]; then
+  if [[ -n $tls ]]; then
     scheme=wss host=localhost
     ssl=" ssl crt $WORK/combined.pem ssl-min-ver TLSv1.3 no-tls-tickets"
     cache="  tune.ssl.cachesize 0"
+  fi
+  if [[ $tls == h2 ]]; then
+    ssl+=" alpn h2,http/1.1"
+    if [[ -n ${STATIC_PORT:-} ]]; then
+      use_static="  use_backend static if { path_beg /static }"
+      static="backend static
+  server static 127.0.0.1:$STATIC_PORT maxconn 9990"
+    fi
   fi
   cat >"$WORK/$name.cfg" <<CONF
 global
@@ -209,9 +264,11 @@ defaults
 frontend bench
   bind 127.0.0.1:$port$ssl
   maxconn 9990
+$use_static
   default_backend echo
 backend echo
   server echo 127.0.0.1:$ECHO_PORT maxconn 9990
+$static
 CONF
   "${PROXY_CPU[@]}" haproxy -db -f "$WORK/$name.cfg" >"$WORK/$name.log" 2>&1 &
   PID[$name]=$!
@@ -252,6 +309,38 @@ CONF
   PID[auth-service]=$!
   PIDS+=($!)
   wait_port "$AUTH_PORT"
+}
+
+# start_static: the backend of h2-requests, an nginx (not one under test) on the load tool's core: one
+# worker, keep-alive, a 6-byte 200 for every request; every proxy reaches it over HTTP/1.1.
+start_static() {
+  local dir=$WORK/static
+  STATIC_PORT=$(free_port)
+  mkdir -p "$dir/logs"
+  cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  keepalive_timeout 75s;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$STATIC_PORT backlog=4096;
+    location / {
+      default_type text/plain;
+      return 200 "hello\n";
+    }
+  }
+}
+CONF
+  "${LOAD_CPU[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" &
+  PIDS+=($!)
+  wait_port "$STATIC_PORT"
 }
 
 # make_jwt ALG KEY: a compact JWS (RFC 7515) of {"sub":"bench","exp":now+1 day} signed with KEY by
@@ -316,6 +405,17 @@ TARGETS=(direct "${PROXIES[@]}")
 # `remask: true` costs a pass over client payloads; measured for throughput, where it shows.
 THROUGHPUT_TARGETS=("${TARGETS[@]}" wsgate-remask)
 
+# tool MODE ARGS...: the load tool's JSON line for one measurement; mode `requests` is h2load's plain
+# HTTP rate (scripts/bench/h2load.py: ARGS are its own), every other mode wsgate-bench's.
+tool() {
+  if [[ $1 == requests ]]; then
+    shift
+    "${LOAD_CPU[@]}" python3 scripts/bench/h2load.py "$@"
+  else
+    "${LOAD_CPU[@]}" "$BENCH" "$@" --ca "$CERT"
+  fi
+}
+
 # Appends the tool's JSON line, tagged, to the results; for a proxy, with the CPU seconds it spent
 # during the tool's whole run (`proxy_cpu_s`; the tool's own, over its measuring window: `tool_cpu_s`).
 # SCENARIO=name in the environment tags the line `"scenario":"name"` (the auth runs' plain wsgate is
@@ -325,17 +425,21 @@ record() {
   shift 2
   [[ -n ${SCENARIO:-} ]] && tag=",\"scenario\":\"$SCENARIO\""
   [[ -n $pid ]] && cpu0=$(cpu_s "$pid")
-  line=$("${LOAD_CPU[@]}" "$BENCH" "$@" --ca "$CERT") || { log "$target: wsgate-bench $* failed"; return 1; }
+  line=$(tool "$@") || { log "$target: $* failed"; return 1; }
   [[ -n $pid ]] && cpu=$(awk -v a="$cpu0" -v b="$(cpu_s "$pid")" 'BEGIN { printf ",\"proxy_cpu_s\":%.2f", b - a }')
   printf '{"target":"%s","run":%s%s%s,%s\n' "$target" "$run" "$tag" "$cpu" "${line#\{}" >>"$RESULTS"
   log "$target run $run: $line"
 }
 
-# Idle connections, on freshly started proxies so that earlier load has not grown their heaps.
+# idle TARGET COUNT TAG [H2_CONNECTIONS]: COUNT idle WebSockets through TARGET, each its own connection,
+# or with H2_CONNECTIONS, COUNT HTTP/2 streams over that many connections (h2-idle). On freshly started
+# proxies, so that earlier load has not grown their heaps.
 idle() {
-  local target=$1 count=$2 tag=$3 before after
+  local target=$1 count=$2 tag=$3 h2=${4:-} before after
+  local mode=(idle --connections "$count")
+  [[ -n $h2 ]] && mode=(h2-idle --connections "$h2" --streams "$count")
   before=$(rss_kib "${PID[$target]}")
-  "${LOAD_CPU[@]}" "$BENCH" idle --url "${URL[$target]}" --connections "$count" --hold 600 --ca "$CERT" >"$WORK/idle.out" 2>"$WORK/idle.err" &
+  "${LOAD_CPU[@]}" "$BENCH" "${mode[@]}" --url "${URL[$target]}" --hold 600 --ca "$CERT" >"$WORK/idle.out" 2>"$WORK/idle.err" &
   local tool=$!
   for _ in $(seq 600); do
     grep -q '"mode":"idle"' "$WORK/idle.out" && break
@@ -360,6 +464,21 @@ start_haproxy haproxy
 start_wsgate wsgate-tls false tls
 start_nginx nginx-tls tls
 start_haproxy haproxy-tls tls
+# HTTP/2: NAME-h2 for each of H2_TARGETS, wsgate-h1 (wsgate-h2's config with `http2: false`: its
+# HTTP/1.1 baseline) and, for plain requests only, nginx-h2; all behind the run's certificate.
+H2_PROXIES=()
+if ((H2_WANTED)); then
+  wanted h2-requests && start_static
+  for k in "${H2_KINDS[@]}"; do
+    case $k in
+      wsgate) start_wsgate wsgate-h2 false h2 ;;
+      haproxy) start_haproxy haproxy-h2 h2 ;;
+    esac
+    H2_PROXIES+=("$k-h2")
+  done
+  start_wsgate wsgate-h1 false h1
+  wanted h2-requests && start_nginx nginx-h2 h2
+fi
 log "targets: ${URL[*]}"
 
 if wanted idle; then
@@ -374,6 +493,12 @@ fi
 if wanted tls-idle; then
   log "tls idle: $IDLE wss connections per proxy"
   for p in "${TLS_PROXIES[@]}"; do idle "$p" "$IDLE" idle; done
+fi
+
+if wanted h2-idle; then
+  log "h2 idle: $H2_IDLE WebSocket streams over $H2_IDLE_CONNECTIONS HTTP/2 connections per proxy; wsgate-h1: $H2_IDLE connections"
+  for p in "${H2_PROXIES[@]}"; do idle "$p" "$H2_IDLE" idle "$H2_IDLE_CONNECTIONS"; done
+  idle wsgate-h1 "$H2_IDLE" idle
 fi
 
 wanted throughput && log "throughput: $RUNS interleaved runs of ${DURATION}s per scenario"
@@ -391,6 +516,18 @@ wanted tls-throughput && for run in $(seq "$RUNS"); do
     record "$t" "$run" throughput --url "${URL[$t]}" --connections 16 --size 1024 --inflight 16 --duration "$DURATION"
     record "$t" "$run" throughput --url "${URL[$t]}" --connections 4 --size 65536 --inflight 4 --duration "$DURATION"
   done
+done
+
+# WebSockets over HTTP/2: 16 streams x 1 KiB and 64 streams x 16 B, each over one connection, 16
+# messages in flight per stream; wsgate-h1 carries the same WebSockets one TCP+TLS connection each.
+wanted h2-throughput && log "h2 throughput: $RUNS interleaved runs of ${DURATION}s per scenario"
+wanted h2-throughput && for run in $(seq "$RUNS"); do
+  for t in "${H2_PROXIES[@]}"; do
+    record "$t" "$run" h2-throughput --url "${URL[$t]}" --connections 1 --streams 16 --size 1024 --inflight 16 --duration "$DURATION"
+    record "$t" "$run" h2-throughput --url "${URL[$t]}" --connections 1 --streams 64 --size 16 --inflight 16 --duration "$DURATION"
+  done
+  record wsgate-h1 "$run" throughput --url "${URL[wsgate-h1]}" --connections 16 --size 1024 --inflight 16 --duration "$DURATION"
+  record wsgate-h1 "$run" throughput --url "${URL[wsgate-h1]}" --connections 64 --size 16 --inflight 16 --duration "$DURATION"
 done
 
 wanted latency && log "latency: 1 connection, 32 B ping-pong, then 2,000 msg/s fixed rate; $RUNS interleaved runs"
@@ -453,6 +590,16 @@ wanted tls-handshakes && for run in $(seq "$RUNS"); do
     record "$t" "$run" handshakes --url "${URL[$t]}" --concurrency 16 --duration "$DURATION"
     sleep 1
   done
+done
+
+# Plain HTTP/2 GETs through each proxy to the static backend: h2load, 8 connections x 16 streams;
+# wsgate-h1 gets the same 128 requests in flight over HTTP/1.1 as 128 connections of one each.
+wanted h2-requests && log "h2 requests: $H2_REQUESTS GETs per run, 8 connections x 16 streams; $RUNS interleaved runs"
+wanted h2-requests && for run in $(seq "$RUNS"); do
+  for t in "${H2_PROXIES[@]}" nginx-h2; do
+    record "$t" "$run" requests --url "https://${URL[$t]#wss://}static" -n "$H2_REQUESTS" -c 8 -m 16
+  done
+  record wsgate-h1 "$run" requests --url "https://${URL[wsgate-h1]#wss://}static" -n "$H2_REQUESTS" -c 128 -m 1 --h1
 done
 
 BENCH_SMOKE=$SMOKE python3 scripts/bench/report.py "$RESULTS" | tee "$OUT/table.txt"

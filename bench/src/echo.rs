@@ -70,17 +70,17 @@ pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> io::Resul
 
 /// Where the echo is inside the current client frame.
 #[derive(Default)]
-struct Echo {
+pub(crate) struct Echo {
     remaining: u64,
     key: [u8; 4],
     offset: usize,
     close: bool,
-    closed: bool,
+    pub(crate) closed: bool,
 }
 
 impl Echo {
     /// Echoes what `data` holds; returns how many bytes it used (a partial header stays behind).
-    fn step(&mut self, data: &mut [u8], out: &mut Vec<u8>) -> usize {
+    pub(crate) fn step(&mut self, data: &mut [u8], out: &mut Vec<u8>) -> usize {
         let mut pos = 0;
         while pos < data.len() && !self.closed {
             if self.remaining == 0 {

@@ -1,9 +1,12 @@
 //! wsgate-bench: the load tool and echo backend behind `scripts/bench.sh`. Every mode prints one
-//! JSON line. Traffic goes where the URL says (ws:// or wss://); the script only ever points it at
-//! 127.0.0.1.
+//! JSON line. Traffic goes where the URL says (ws:// or wss://; the h2-* modes: wss:// as WebSockets
+//! over HTTP/2, RFC 8441); the script only ever points it at 127.0.0.1.
 
 mod cpu;
 mod echo;
+mod h2idle;
+mod h2throughput;
+mod h2ws;
 mod handshakes;
 mod headers;
 mod idle;
@@ -77,6 +80,53 @@ enum Mode {
         #[arg(long, default_value = "10s", value_parser = seconds)]
         hold: Duration,
     },
+    /// Throughput of WebSockets over HTTP/2 (RFC 8441): S streams over C connections.
+    ///
+    /// wss:// only, TLS with ALPN h2. Each stream is one WebSocket, opened by an extended CONNECT
+    /// (`:protocol websocket`, answered 200); stream i goes on connection i mod C; K messages of B
+    /// bytes in flight on every stream. Prints the throughput line with "protocol":"h2" and
+    /// "streams" added.
+    H2Throughput {
+        /// wss://host:port/path: the extended CONNECT's authority and path.
+        #[arg(long)]
+        url: String,
+        /// HTTP/2 connections (C).
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        /// WebSocket streams in all (S), at least one per connection.
+        #[arg(long, default_value_t = 16)]
+        streams: usize,
+        /// Message size in bytes (B).
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Messages in flight per stream (K).
+        #[arg(long, default_value_t = 16)]
+        inflight: usize,
+        #[arg(long, default_value = "1s", value_parser = seconds)]
+        warmup: Duration,
+        #[arg(long, default_value = "5s", value_parser = seconds)]
+        duration: Duration,
+        /// Text frames instead of binary (the payload is ASCII).
+        #[arg(long)]
+        text: bool,
+    },
+    /// Idle WebSockets over HTTP/2 (RFC 8441): opens S streams over C connections and holds them.
+    ///
+    /// wss:// only, as h2-throughput. Each stream proves its tunnel with one echo; the idle line
+    /// (with "protocol":"h2", "connections" and "connections_open" added; "open" counts streams) is
+    /// printed once all are open, then the streams are held for --hold.
+    H2Idle {
+        #[arg(long)]
+        url: String,
+        /// HTTP/2 connections (C); a server's SETTINGS_MAX_CONCURRENT_STREAMS bounds S / C.
+        #[arg(long, default_value_t = 10)]
+        connections: usize,
+        /// WebSocket streams in all (S), at least one per connection.
+        #[arg(long, default_value_t = 1000)]
+        streams: usize,
+        #[arg(long, default_value = "10s", value_parser = seconds)]
+        hold: Duration,
+    },
     /// New WebSocket sessions per second, each with one echo and a close handshake.
     Handshakes {
         #[arg(long)]
@@ -107,6 +157,11 @@ macro_rules! by_scheme {
         }
         .await
     };
+}
+
+/// The HTTP/2 connector for an h2-* mode's URL.
+async fn h2_target(url: &str, ca: Option<&std::path::Path>) -> Result<h2ws::H2, String> {
+    h2ws::H2::new(&ws::parse_url(url)?, ca).await
 }
 
 /// "5s", "500ms" or a bare number of seconds.
@@ -175,6 +230,40 @@ async fn main() {
             hold,
             target
         )),
+        Mode::H2Throughput {
+            url,
+            connections,
+            streams,
+            size,
+            inflight,
+            warmup,
+            duration,
+            text,
+        } => {
+            let params = h2throughput::Params {
+                url: url.clone(),
+                connections,
+                streams,
+                size,
+                inflight,
+                warmup,
+                duration,
+                text,
+            };
+            match h2_target(&url, ca).await {
+                Ok(target) => h2throughput::run(params, target).await,
+                Err(e) => Err(e),
+            }
+        }
+        Mode::H2Idle {
+            url,
+            connections,
+            streams,
+            hold,
+        } => match h2_target(&url, ca).await {
+            Ok(target) => h2idle::run(url, connections, streams, hold, target).await,
+            Err(e) => Err(e),
+        },
         Mode::Handshakes {
             url,
             concurrency,

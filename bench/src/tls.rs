@@ -42,6 +42,13 @@ pub fn client_config(ca_pem: &[u8]) -> Result<ClientConfig, String> {
     Ok(config)
 }
 
+/// The client config for `url` from the `--ca` file: an error without one.
+pub fn ca_config(url: &Url, ca: Option<&Path>) -> Result<ClientConfig, String> {
+    let ca = ca.ok_or_else(|| format!("{}: wss:// needs --ca FILE", url.authority))?;
+    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+    client_config(&pem)
+}
+
 /// TLS over TCP to one target. Remembers what the first handshake negotiated, for the JSON line.
 #[derive(Clone)]
 pub struct Tls(Arc<Inner>);
@@ -64,9 +71,7 @@ pub struct Negotiated {
 
 impl Tls {
     pub async fn new(url: &Url, ca: Option<&Path>) -> Result<Self, String> {
-        let ca = ca.ok_or_else(|| format!("{}: wss:// needs --ca FILE", url.authority))?;
-        let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
-        Self::with_config(url, client_config(&pem)?).await
+        Self::with_config(url, ca_config(url, ca)?).await
     }
 
     pub async fn with_config(url: &Url, config: ClientConfig) -> Result<Self, String> {

@@ -10,8 +10,14 @@ PROXIES = ["wsgate", "nginx", "haproxy"]
 TARGETS = ["direct"] + PROXIES
 # The same proxies terminating TLS (wss://) toward the same plain echo backend.
 TLS_PROXIES = [p + "-tls" for p in PROXIES]
+# HTTP/2 (ALPN h2 on the same TLS): WebSockets over RFC 8441 streams and plain requests; nginx-h2 runs
+# the plain requests only (it has no RFC 8441). wsgate-h1 is wsgate-h2's config with `http2: false`,
+# loaded over HTTP/1.1: the baseline.
+H2_PROXIES = [p + "-h2" for p in PROXIES]
+H2_BASELINE = "wsgate-h1"
 # The field of each mode's line that is zero when the measurement got nothing.
-EMPTY_KEY = {"throughput": "messages", "latency": "samples", "idle": "open", "handshakes": "sessions"}
+EMPTY_KEY = {"throughput": "messages", "latency": "samples", "idle": "open", "handshakes": "sessions",
+             "requests": "succeeded"}
 # The auth runs' targets (scenario "auth"): the same wsgate route with each kind of `auth`.
 AUTH_MODES = [("wsgate", "none"), ("wsgate-jwt-es256", "jwt ES256"), ("wsgate-jwt-rs256", "jwt RS256"),
               ("wsgate-forward", "forward auth")]
@@ -24,11 +30,14 @@ def main(path):
     auth_runs = defaultdict(list)
     idle = {}
     negotiated = defaultdict(set)
+    h2_rows = []
     for r in rows:
-        if "tls" in r:
+        if "tls" in r and r["mode"] != "requests":  # h2load's own TLS fields are shown in its section
             negotiated[r["target"]].add(
                 f"{r['tls']} ({r['tls_kx']})" if r["tls"] and r.get("tls_kx") else str(r["tls"]))
-        if r["mode"] == "throughput":
+        if r["target"] in H2_PROXIES or r["target"] == H2_BASELINE:
+            h2_rows.append(r)
+        elif r["mode"] == "throughput":
             tput[(r["connections"], r["size"], r["target"])].append(r["msgs_per_s"])
         elif r["mode"] == "latency":
             latency_runs[(r["target"], r["rate"])].append(r)
@@ -145,10 +154,12 @@ def main(path):
 
     auth_section(auth_runs)
     tls_section(tput, handshake_runs, handshake_cost, idle, negotiated, verdicts)
+    h2_sections(h2_rows, negotiated, verdicts)
 
     # A measurement with nothing in it (every connection refused, every handshake failed) is a broken
     # setup, not a slow proxy: say so and fail, smoke run or not.
-    empty = [f"{r['target']} {r['mode']}" + (f" {r['connections']} x {human(r['size'])}" if r["mode"] == "throughput" else "")
+    empty = [f"{r['target']} {r['mode']}" + (f" {r.get('streams', r['connections'])} x {human(r['size'])}"
+                                             if r["mode"] == "throughput" else "")
              for r in rows if not r.get(EMPTY_KEY[r["mode"]])]
     if empty:
         print("Empty measurements (see the log for their errors): " + ", ".join(empty))
@@ -252,6 +263,92 @@ def tls_section(tput, handshake_runs, handshake_cost, idle, negotiated, verdicts
     print("negotiated: " + "; ".join(f"{t} {', '.join(sorted(negotiated[t]))}" for t in TLS_PROXIES
                                      if negotiated.get(t)))
     print()
+
+
+def h2_sections(rows, negotiated, verdicts):
+    """WebSockets over HTTP/2 (throughput per stream shape, memory per idle stream) for wsgate and
+    HAProxy, and plain HTTP/2 requests/s for wsgate, nginx and HAProxy; each with wsgate's HTTP/1.1
+    number for the same load (wsgate-h1) beside it."""
+    tput, base_tput, reqs, req_rows, idle = defaultdict(list), defaultdict(list), defaultdict(list), defaultdict(list), {}
+    for r in rows:
+        if r["mode"] == "throughput" and r.get("protocol") == "h2":
+            tput[(r["streams"], r["connections"], r["size"], r["target"])].append(r["msgs_per_s"])
+        elif r["mode"] == "throughput":
+            base_tput[(r["connections"], r["size"])].append(r["msgs_per_s"])
+        elif r["mode"] == "requests":
+            reqs[r["target"]].append(r["per_s"])
+            req_rows[r["target"]].append(r)
+        elif r["mode"] == "idle":
+            idle[r["target"]] = r
+    ws_targets = ["wsgate-h2", "haproxy-h2"]
+    rows_out = []  # (label, {target: value}, baseline or None, format, verdict or None, higher is better)
+    for streams, conns, size in sorted({k[:3] for k in tput}, key=lambda k: (k[2], k[0])):
+        med = {t: statistics.median(tput[(streams, conns, size, t)]) for t in ws_targets
+               if tput.get((streams, conns, size, t))}
+        base = base_tput.get((streams, size))
+        label = f"{streams} st x {human(size)}" + (f" /{conns}c" if conns != 1 else "")
+        rows_out.append((f"{label} msg/s", med, statistics.median(base) if base else None, ".0f",
+                         f"h2 throughput {label}: wsgate >= HAProxy", True))
+    kib = {t: (r["rss_after_kib"] - r["rss_before_kib"]) / r["open"] for t, r in idle.items() if r["open"]}
+    if any(t in kib for t in ws_targets):
+        rows_out.append(("idle KiB/stream", {t: kib[t] for t in ws_targets if t in kib}, kib.get(H2_BASELINE),
+                         ".2f", "h2 memory: wsgate KiB per idle WebSocket stream <= HAProxy's", False))
+    if rows_out:
+        print("WebSockets over HTTP/2 (RFC 8441 extended CONNECT streams, TLS 1.3 + ALPN h2) through each proxy"
+              " to the HTTP/1.1 echo backend; medians of runs; h1: wsgate-h1, the same WebSockets over HTTP/1.1,"
+              " one TLS connection each")
+        print(f"{'measure':<24}{'wsgate':>11}{'haproxy':>11}{'ws/hapx':>10}{'wsgate h1':>11}{'h2/h1':>8}")
+        for label, values, base, fmt, verdict, higher in rows_out:
+            cell = lambda v, w=11: f"{v:>{w}{fmt}}" if v is not None else f"{'-':>{w}}"
+            ws, hx = values.get("wsgate-h2"), values.get("haproxy-h2")
+            ratio = lambda a, b, w: f"{a / b:>{w}.2f}" if a and b else f"{'-':>{w}}"
+            print(f"{label:<24}{cell(ws)}{cell(hx)}{ratio(ws, hx, 10)}{cell(base)}{ratio(ws, base, 8)}")
+            if ws is not None and hx is not None:
+                verdicts.append((verdict, ws >= hx if higher else ws <= hx))
+        for t in ws_targets + [H2_BASELINE]:
+            r = idle.get(t)
+            if r:
+                over = (f" streams over {r['connections_open']} connections (the server allows "
+                        f"{r.get('server_max_streams')} per connection)" if r.get("protocol") == "h2" else " connections")
+                print(f"idle {t}: {r['open']} open{over}, RSS {r['rss_before_kib']} -> {r['rss_after_kib']} KiB")
+        errors = {t: sum(1 for r in rows if r["target"] == t and r.get("errors")) for t in ws_targets}
+        if any(errors.values()):
+            print("runs with stream errors (see the log): " + ", ".join(f"{t} {n}" for t, n in errors.items() if n))
+        print()
+
+    if reqs:
+        targets = [t for t in H2_PROXIES if t in reqs]
+        med = {t: statistics.median(v) for t, v in reqs.items()}
+        base = med.get(H2_BASELINE)
+        print("HTTP/2 requests: GET /static through each proxy to an HTTP/1.1 backend (h2load, 8 connections x 16"
+              " streams, TLS 1.3 + ALPN h2); req/s, medians of runs; h1: wsgate-h1, 128 HTTP/1.1 connections x 1")
+        ratios = [(lbl, a, b) for lbl, a, b in (("ws/nginx", "wsgate-h2", "nginx-h2"), ("ws/hapx", "wsgate-h2", "haproxy-h2"),
+                                                 ("h2/h1", "wsgate-h2", H2_BASELINE)) if med.get(a) and med.get(b)]
+        names = [t.removesuffix("-h2") for t in targets]
+        print(f"{'measure':<10}" + "".join(f"{n:>11}" for n in names) + (f"{'wsgate h1':>11}" if base else "")
+              + "".join(f"{lbl:>10}" for lbl, _, _ in ratios))
+        print(f"{'req/s':<10}" + "".join(f"{med[t]:>11.0f}" for t in targets) + (f"{base:>11.0f}" if base else "")
+              + "".join(f"{med[a] / med[b]:>10.2f}" for _, a, b in ratios))
+        cost = {}
+        for t, runs in req_rows.items():
+            per = [r["proxy_cpu_s"] / r["succeeded"] * 1e6 for r in runs if r.get("proxy_cpu_s") is not None and r["succeeded"]]
+            if per:
+                cost[t] = statistics.median(per)
+        if cost:
+            print("proxy CPU, us per request: " + ", ".join(f"{t} {v:.1f}" for t, v in cost.items()))
+        bad = {t: sum(r["requests"] - r["status_2xx"] for r in runs) for t, runs in req_rows.items()}
+        if any(bad.values()):
+            print("requests without a 2xx: " + ", ".join(f"{t} {n}" for t, n in bad.items() if n) + "  ERRORS")
+        protocols = {t: sorted({f"{r['protocol']} {r['tls']}/{r['cipher']}" for r in runs}) for t, runs in req_rows.items()}
+        print("negotiated (h2load): " + "; ".join(f"{t} {', '.join(p)}" for t, p in protocols.items()))
+        peers = [med[t] for t in ("nginx-h2", "haproxy-h2") if t in med]
+        if "wsgate-h2" in med and peers:
+            verdicts.append(("h2 requests: wsgate >= the better of nginx and HAProxy", med["wsgate-h2"] >= max(peers)))
+        print()
+    shown = [t for t in H2_PROXIES + [H2_BASELINE] if negotiated.get(t)]
+    if shown:
+        print("negotiated (wsgate-bench): " + "; ".join(f"{t} {', '.join(sorted(negotiated[t]))}" for t in shown))
+        print()
 
 
 def human(size):
