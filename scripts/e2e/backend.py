@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A backend behind wsgate for the end-to-end client checks, written with Python's `websockets`:
 WebSocket echo on any path (choosing subprotocol chat.v1 when offered), the browser test page at
-*/page, and */verdict?result=... which the page calls with its verdict (written to VERDICT_DIR)."""
+*/page, and */verdict?run=...&result=...&protocol=... which the page calls with its verdict and the
+protocol it was loaded over (written to VERDICT_DIR/<run> as "<result> page=<protocol>")."""
 import asyncio
 import http
 import os
@@ -29,8 +30,11 @@ def process_request(connection, request):
         return respond(http.HTTPStatus.OK, PAGE, "text/html; charset=utf-8")
     if url.path.endswith("/verdict"):
         query = urllib.parse.parse_qs(url.query)
-        scheme = query.get("scheme", ["?"])[0].rstrip(":")
-        (VERDICTS / scheme).write_text(query.get("result", ["none"])[0])
+        run = query.get("run", ["unnamed"])[0]
+        if not run.replace("-", "").replace("_", "").isalnum():  # a file name, never a path
+            return respond(http.HTTPStatus.BAD_REQUEST, b"bad run name", "text/plain")
+        verdict = f'{query.get("result", ["none"])[0]} page={query.get("protocol", ["?"])[0]}'
+        (VERDICTS / run).write_text(verdict)
         return respond(http.HTTPStatus.OK, b"thanks", "text/plain")
     return None  # a WebSocket upgrade
 
