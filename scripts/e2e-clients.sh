@@ -71,13 +71,14 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-metric() {  # metric 'name{labels}' -> value (0 when absent); labels in the exposition's order
+metric() {  # metric 'name{labels}' -> value (0 when absent); labels in any order
   curl -s "http://127.0.0.1:$ADMIN/metrics" | python3 -c '
 import re, sys
 want = sys.argv[1]
 name, _, labels = want.partition("{")
 wanted = set(re.findall(r"(\w+)=\"([^\"]*)\"", labels))
-for line in sys.stdin:
+# Read it all before matching: stopping early breaks curl'"'"'s pipe (exit 23, which pipefail keeps).
+for line in sys.stdin.read().splitlines():
     if line.startswith(name + "{") or line.startswith(name + " "):
         series, value = line.rsplit(" ", 1)
         if set(re.findall(r"(\w+)=\"([^\"]*)\"", series)) == wanted:
