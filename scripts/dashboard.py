@@ -63,7 +63,7 @@ ROWS = [
          [q(f"sum by (protocol) (rate(wsgate_http_requests_total{{{SEL}}}{RATE}))", "{{protocol}}")]),
         ("HTTP latency p50 / p99", "Request received to response head sent.", "s",
          quantiles("wsgate_http_request_duration_seconds", SEL)),
-        ("HTTP/2 connections cut off /s", "Clients wsgate disconnected: rapid reset, header (CONTINUATION) floods, other floods, protocol errors.", "ops",
+        ("HTTP/2 connections cut off /s", "Clients cut off: rapid_reset (streams reset after wsgate started on them), enhance_your_calm (h2's flood limits: resets before accept, CONTINUATION floods, huge header lists), protocol_error.", "ops",
          [q(f"sum by (listener, reason) (rate(wsgate_http2_connections_closed_total{{{INST}}}{RATE}))", "{{listener}} {{reason}}")]),
     ]),
     ("Upstreams", "Are the backends reachable and healthy; where do tunnels go.", [

@@ -3,7 +3,7 @@
 //! moment, GOAWAY when a drain starts, and the connection cut off when it abuses the protocol.
 //!
 //! h2 itself refuses CONTINUATION floods, oversized header lists, resets of streams not yet
-//! accepted and other floods with GOAWAY ENHANCE_YOUR_CALM; that error is counted here. Streams
+//! accepted and other floods with GOAWAY ENHANCE_YOUR_CALM; that end is counted here. Streams
 //! that were accepted and then reset by the client before wsgate answered (the rest of a rapid
 //! reset attack, each of which started real work) are counted per connection, which is cut off
 //! past `max_client_resets`.
@@ -135,21 +135,13 @@ fn close_reason(error: &hyper::Error) -> Option<&'static str> {
             if !h2.is_go_away() || h2.is_remote() {
                 return None;
             }
-            // h2 names the flood in the GOAWAY's debug data, which its message carries.
-            let text = h2.to_string();
-            return Some(match h2.reason() {
-                Some(h2::Reason::ENHANCE_YOUR_CALM) if text.contains("too_many_resets") => {
-                    "rapid_reset"
-                }
-                Some(h2::Reason::ENHANCE_YOUR_CALM)
-                    if text.contains("continuation") || text.contains("header_list") =>
-                {
-                    "header_flood"
-                }
-                Some(h2::Reason::ENHANCE_YOUR_CALM) => "flood",
-                Some(h2::Reason::NO_ERROR) | None => return None,
-                Some(_) => "protocol_error",
-            });
+            // Which of h2's limits it was is only in the GOAWAY's debug data on the wire; the error
+            // h2 ends the connection with has the code alone.
+            return match h2.reason() {
+                Some(h2::Reason::ENHANCE_YOUR_CALM) => Some("enhance_your_calm"),
+                Some(h2::Reason::NO_ERROR) | None => None,
+                Some(_) => Some("protocol_error"),
+            };
         }
         source = cause.source();
     }

@@ -49,12 +49,14 @@ pub const TRANSPORT_H2: &str = "h2";
 /// `protocol` label values of HTTP series (ALPN spelling).
 pub const PROTOCOL_HTTP1: &str = "http/1.1";
 pub const PROTOCOL_H2: &str = "h2";
-/// `reason` label values of `wsgate_http2_connections_closed_total`: why wsgate cut an HTTP/2
-/// connection off. `rapid_reset`: streams reset before their answer (CVE-2023-44487);
-/// `header_flood`: endless CONTINUATION frames or a header list past every limit; `flood`: other
-/// frame floods h2 refuses (empty DATA, settings, pings); `protocol_error`: frames RFC 9113 forbids.
-pub const HTTP2_CLOSE_REASONS: [&str; 4] =
-    ["rapid_reset", "header_flood", "flood", "protocol_error"];
+/// `reason` label values of `wsgate_http2_connections_closed_total`: why an HTTP/2 connection was
+/// cut off. `rapid_reset`: `max_client_resets` streams reset after wsgate had started on them (the
+/// slow form of CVE-2023-44487); `enhance_your_calm`: one of h2's own abuse limits, each a GOAWAY
+/// ENHANCE_YOUR_CALM (streams reset before they were accepted, the fast form of rapid reset;
+/// CONTINUATION floods; header lists past four times the limit; floods of empty DATA frames,
+/// settings or pings; h2 names which only in the GOAWAY's debug data on the wire, not in the error
+/// it ends the connection with); `protocol_error`: frames RFC 9113 forbids.
+pub const HTTP2_CLOSE_REASONS: [&str; 3] = ["rapid_reset", "enhance_your_calm", "protocol_error"];
 
 /// `route` label value where no route matched.
 pub const NO_ROUTE: &str = "none";

@@ -110,7 +110,7 @@ impl Setup {
             let text = self.running.metrics_text();
             let total = metric(&text, CLOSED, &[("listener", "public")])?;
             (total >= 1.0).then(|| {
-                ["rapid_reset", "header_flood", "flood", "protocol_error"]
+                ["rapid_reset", "enhance_your_calm", "protocol_error"]
                     .into_iter()
                     .map(|r| {
                         let labels = [("listener", "public"), ("reason", r)];
@@ -138,7 +138,7 @@ impl Setup {
 
 /// Exactly one cut-off, with `reason`, and none with another.
 pub fn only(reason: &str) -> Vec<(&'static str, f64)> {
-    ["rapid_reset", "header_flood", "flood", "protocol_error"]
+    ["rapid_reset", "enhance_your_calm", "protocol_error"]
         .into_iter()
         .map(|r| (r, if r == reason { 1.0 } else { 0.0 }))
         .collect()
