@@ -88,6 +88,74 @@ async fn read_to_end_of(h2: &mut H2Raw<TcpStream>, stream: u32) -> StreamEnd {
 }
 
 #[tokio::test]
+async fn wsgate_advertises_extended_connect_and_its_settings() {
+    let (backend, _seen) = echo_backend().await;
+    let yaml = format!(
+        r#"
+listeners:
+  - name: public
+    bind: "127.0.0.1:0"
+    http2: true
+    http2_settings: {{ max_concurrent_streams: 77, initial_stream_window_size: 128KiB }}
+upstreams: {{ echo: {{ endpoints: ["{backend}"] }} }}
+routes: [{{ name: echo, upstream: echo }}]
+"#
+    );
+    let running = start(&yaml).await;
+    let addr = running.listener_addr("public").unwrap();
+    let h2 = raw_client(addr, 65_535).await;
+    assert_eq!(
+        h2.server_setting(h2raw::SETTINGS_ENABLE_CONNECT_PROTOCOL),
+        Some(1)
+    );
+    assert_eq!(
+        h2.server_setting(h2raw::SETTINGS_MAX_CONCURRENT_STREAMS),
+        Some(77)
+    );
+    assert_eq!(
+        h2.server_setting(h2raw::SETTINGS_INITIAL_WINDOW_SIZE),
+        Some(128 * 1024)
+    );
+    assert_eq!(
+        h2.server_setting(h2raw::SETTINGS_MAX_HEADER_LIST_SIZE),
+        Some(64 * 1024)
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_refusal_is_the_streams_response() {
+    let refuse = |_: &str| {
+        "HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\nX-Why: nope\r\n\r\ndeny".to_owned()
+    };
+    let (backend, _seen) = raw_backend(refuse, vec![]).await;
+    let running = start(&plain_h2(backend, "{}", "")).await;
+    let addr = running.listener_addr("public").unwrap();
+    let mut h2 = raw_client(addr, 65_535).await;
+    h2.connect_websocket(1, "app.example", "/ws", &[])
+        .await
+        .unwrap();
+    let (status, fields) = h2.response_status(1).await.unwrap();
+    assert_eq!(status, 403);
+    assert!(
+        fields.iter().any(|(k, v)| k == "x-why" && v == "nope"),
+        "{fields:?}"
+    );
+    let end = read_to_end_of(&mut h2, 1).await;
+    assert_eq!(end.bytes, b"deny");
+    assert!(end.end_stream);
+    let text = scrape(running.admin_addr().unwrap()).await;
+    let labels = [
+        ("route", "echo"),
+        ("result", "upstream_rejected"),
+        ("transport", "h2"),
+    ];
+    assert_eq!(
+        metric(&text, "wsgate_ws_handshakes_total", &labels),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
 async fn a_stream_aborted_mid_frame_is_reset_with_cancel_not_ended() {
     // The backend sends a 40 KiB text frame whose last byte breaks UTF-8: wsgate has forwarded
     // most of it before it can know, so no close frame can follow; the stream is reset.
