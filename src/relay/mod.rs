@@ -145,9 +145,11 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
         )),
     };
     let mut drain = pin!(drain);
-    let mut watchdog = pin!(watchdog(&shared, params.keepalive, params.idle_timeout));
+    // Boxed, and only on routes with keepalive or idle_timeout: its timer is most of its size.
+    let mut watchdog = (params.keepalive.is_some() || params.idle_timeout.is_some())
+        .then(|| Box::pin(watchdog(&shared, params.keepalive, params.idle_timeout)));
     let mut bound = Bound {
-        timer: pin!(tokio::time::sleep(Duration::ZERO)),
+        timer: None,
         deadline: None,
         condemned: false,
         close_grace: params.close_grace,
@@ -169,7 +171,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
                     ending = None;
                 }
             }
-            bound.watch(cx, &shared, watchdog.as_mut(), &metrics.route);
+            bound.watch(cx, &shared, watchdog.as_mut().map(|w| w.as_mut()), &metrics.route);
         }
         bound.poll_expired(cx, &metrics.route)
     })
@@ -237,26 +239,27 @@ impl<C: Leg, U: Leg> Pumps<'_, C, U> {
 }
 
 /// One timer for whichever bound applies: the close grace once closing starts, or the linger
-/// once the tunnel is condemned (a peer cut or found dead, or idle).
-struct Bound<'t> {
-    timer: Pin<&'t mut Sleep>,
+/// once the tunnel is condemned (a peer cut or found dead, or idle). The timer is made when first
+/// needed: an open tunnel holds none.
+struct Bound {
+    timer: Option<Pin<Box<Sleep>>>,
     deadline: Option<tokio::time::Instant>,
     condemned: bool,
     close_grace: Duration,
 }
 
-impl Bound<'_> {
+impl Bound {
     /// Looks at what the pumps flagged and at the watchdog; sets the deadline that applies.
     fn watch(
         &mut self,
         cx: &mut Context<'_>,
         shared: &Shared,
-        watchdog: Pin<&mut impl Future<Output = Verdict>>,
+        watchdog: Option<Pin<&mut impl Future<Output = Verdict>>>,
         route: &str,
     ) {
         let linger = if shared.is_cut() {
             Some(CUT_LINGER)
-        } else if let Poll::Ready(verdict) = watchdog.poll(cx) {
+        } else if let Some(Poll::Ready(verdict)) = watchdog.map(|w| w.poll(cx)) {
             tracing::debug!(route = %route, ?verdict, "watchdog ends the tunnel");
             for &(side, code) in timers::closes(verdict) {
                 shared.toward(side).post_close(code);
@@ -281,10 +284,13 @@ impl Bound<'_> {
         let Some(at) = self.deadline else {
             return Poll::Pending;
         };
-        if self.timer.deadline() != at {
-            self.timer.as_mut().reset(at);
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if timer.deadline() != at {
+            timer.as_mut().reset(at);
         }
-        ready!(self.timer.as_mut().poll(cx));
+        ready!(timer.as_mut().poll(cx));
         if !self.condemned {
             tracing::debug!(route = %route, "tunnel close timed out");
         }
