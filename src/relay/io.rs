@@ -142,23 +142,33 @@ impl<S: AsyncBufRead + AsyncWrite + TlsSession + Unpin + Send> Leg for TlsLeg<S>
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for TlsLeg<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bytes: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, bytes)
-    }
+/// `AsyncWrite` for a leg whose writes go straight to its `io` field: `write_through!(impl<..>
+/// AsyncWrite for Leg<..>);`.
+macro_rules! write_through {
+    ($($head:tt)*) => {
+        $($head)* {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bytes: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.get_mut().io).poll_write(cx, bytes)
+            }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.get_mut().io).poll_flush(cx)
+            }
 
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+            }
+        }
+    };
 }
+#[cfg(test)]
+pub(super) use write_through;
+
+write_through!(impl<S: AsyncWrite + Unpin> AsyncWrite for TlsLeg<S>);
 
 /// Reads through `poll_read` into the buffer, which is taken for the call and given back if
 /// nothing came (a spurious wakeup, or a stream that cannot tell it has bytes without reading).
@@ -268,23 +278,7 @@ impl Leg for H2Leg {
     }
 }
 
-impl AsyncWrite for H2Leg {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bytes: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, bytes)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-}
+write_through!(impl AsyncWrite for H2Leg);
 
 /// An HTTP/2 stream as hyper handed it over, and the handle that resets it.
 pub struct H2Stream {

@@ -7,8 +7,8 @@ use http::header::{HeaderMap, HeaderValue};
 use http::Method;
 
 use super::request::{check_no_body_and_version, offer};
-use super::{ClientOffer, HandshakeError, Negotiated, RequestPolicy};
-use super::{SEC_EXTENSIONS, SEC_PROTOCOL, SEC_VERSION};
+use super::response::add_negotiated;
+use super::{ClientOffer, HandshakeError, Negotiated, RequestPolicy, SEC_VERSION};
 
 /// The `:protocol` of a WebSocket stream (RFC 8441 §4; registered lower case, compared as such).
 pub const WEBSOCKET_PROTOCOL: &str = "websocket";
@@ -57,16 +57,7 @@ pub fn validate_extended_connect(
 /// extensions. No `Sec-WebSocket-Accept` (RFC 8441 §5: there is no key to answer) and no upgrade
 /// tokens (connection-specific headers are not allowed in HTTP/2).
 pub fn add_stream_response_headers(headers: &mut HeaderMap, negotiated: &Negotiated) {
-    if let Some(protocol) = &negotiated.protocol {
-        if let Ok(value) = HeaderValue::from_str(protocol) {
-            headers.insert(SEC_PROTOCOL, value);
-        }
-    }
-    if let Some((_, element)) = &negotiated.deflate {
-        if let Ok(value) = HeaderValue::from_str(element) {
-            headers.insert(SEC_EXTENSIONS, value);
-        }
-    }
+    add_negotiated(headers, negotiated);
 }
 
 #[cfg(test)]

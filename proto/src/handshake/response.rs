@@ -64,6 +64,11 @@ pub fn add_client_response_headers(headers: &mut HeaderMap, negotiated: &Negotia
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     headers.insert(SEC_ACCEPT, negotiated.accept.clone());
+    add_negotiated(headers, negotiated);
+}
+
+/// The chosen subprotocol and extensions, as both kinds of answer to the client carry them.
+pub(super) fn add_negotiated(headers: &mut HeaderMap, negotiated: &Negotiated) {
     if let Some(protocol) = &negotiated.protocol {
         if let Ok(value) = HeaderValue::from_str(protocol) {
             headers.insert(SEC_PROTOCOL, value);
