@@ -5,9 +5,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::h2ws::{H2Error, WsStream, H2};
+use crate::throughput::{measure, Window};
 use crate::ws::{self, put_client_frame, Reader, Rng};
 
 pub struct Params {
@@ -63,14 +64,12 @@ pub async fn run(p: Params, target: H2) -> Result<String, String> {
             }
         });
     }
-    tokio::time::sleep(p.warmup).await;
-    let (start, before) = (Instant::now(), received.load(Ordering::Relaxed));
-    let cpu = crate::cpu::seconds();
-    tokio::time::sleep(p.duration).await;
-    let messages = received.load(Ordering::Relaxed) - before;
-    let tool_cpu = crate::cpu::json_field(cpu);
-    let secs = start.elapsed().as_secs_f64();
-    let rate = messages as f64 / secs;
+    let Window {
+        messages,
+        secs,
+        rate,
+        tool_cpu,
+    } = measure(&received, p.warmup, p.duration).await;
     // The HTTP/1.1 mode's fields, plus `protocol` and `streams`: one stream is one WebSocket here.
     Ok(format!(
         r#"{{"mode":"throughput","protocol":"h2","url":"{}","connections":{},"streams":{},"size":{},"inflight":{},"seconds":{:.2},"messages":{},"msgs_per_s":{:.0},"mb_per_s":{:.2},"errors":{}{}{}}}"#,

@@ -8,8 +8,6 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
 use http::{Request, Response};
-use rustls::pki_types::PrivateKeyDer;
-use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -31,23 +29,12 @@ enum Server {
 
 /// An h2 echo server for `localhost` on 127.0.0.1:0; returns its URL and CA PEM.
 async fn serve(kind: Server) -> (Url, String) {
-    let rcgen::CertifiedKey { cert, key_pair } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(key_pair.serialize_der().into()),
-        )
-        .unwrap();
-    config.alpn_protocols = if kind == Server::Http1 {
-        vec![b"http/1.1".to_vec()]
+    let alpn: &[u8] = if kind == Server::Http1 {
+        b"http/1.1"
     } else {
-        vec![b"h2".to_vec()]
+        b"h2"
     };
+    let (config, ca) = tls::tests::localhost_server(vec![alpn.to_vec()]);
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -75,7 +62,7 @@ async fn serve(kind: Server) -> (Url, String) {
         }
     });
     let url = crate::ws::parse_url(&format!("wss://localhost:{port}/chat")).unwrap();
-    (url, cert.pem())
+    (url, ca)
 }
 
 /// One stream: 200 for `CONNECT` with `:protocol websocket` to /chat, then every frame echoed.

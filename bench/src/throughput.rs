@@ -40,14 +40,12 @@ pub async fn run<C: Connect>(p: Params, target: C) -> Result<String, String> {
             }
         });
     }
-    tokio::time::sleep(p.warmup).await;
-    let (start, before) = (Instant::now(), received.load(Ordering::Relaxed));
-    let cpu = crate::cpu::seconds();
-    tokio::time::sleep(p.duration).await;
-    let messages = received.load(Ordering::Relaxed) - before;
-    let tool_cpu = crate::cpu::json_field(cpu);
-    let secs = start.elapsed().as_secs_f64();
-    let rate = messages as f64 / secs;
+    let Window {
+        messages,
+        secs,
+        rate,
+        tool_cpu,
+    } = measure(&received, p.warmup, p.duration).await;
     Ok(format!(
         r#"{{"mode":"throughput","url":"{}","connections":{},"size":{},"inflight":{},"seconds":{:.2},"messages":{},"msgs_per_s":{:.0},"mb_per_s":{:.2},"errors":{}{}{}}}"#,
         p.url,
@@ -62,6 +60,32 @@ pub async fn run<C: Connect>(p: Params, target: C) -> Result<String, String> {
         tool_cpu,
         target.json_fields()
     ))
+}
+
+/// Echoes counted over the measured window, after the warm-up.
+pub struct Window {
+    pub messages: u64,
+    pub secs: f64,
+    pub rate: f64,
+    /// The load tool's CPU over the window, as a JSON field.
+    pub tool_cpu: String,
+}
+
+/// Waits out `warmup`, then counts what `received` gains over `duration` (both throughput modes).
+pub async fn measure(received: &AtomicU64, warmup: Duration, duration: Duration) -> Window {
+    tokio::time::sleep(warmup).await;
+    let (start, before) = (Instant::now(), received.load(Ordering::Relaxed));
+    let cpu = crate::cpu::seconds();
+    tokio::time::sleep(duration).await;
+    let messages = received.load(Ordering::Relaxed) - before;
+    let tool_cpu = crate::cpu::json_field(cpu);
+    let secs = start.elapsed().as_secs_f64();
+    Window {
+        messages,
+        secs,
+        rate: messages as f64 / secs,
+        tool_cpu,
+    }
 }
 
 /// What one connection sends: K messages of S bytes in flight, binary or text.

@@ -164,7 +164,7 @@ impl Stream for TlsStream<TcpStream> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use rustls::pki_types::PrivateKeyDer;
     use rustls::{HandshakeKind, ServerConfig};
     use tokio::net::TcpListener;
@@ -174,13 +174,13 @@ mod tests {
     use crate::stream::Plain;
     use crate::ws::{self, put_client_frame, Reader, Rng};
 
-    /// A TLS echo backend for `localhost` on 127.0.0.1:0, with rustls's defaults (which offer
-    /// session tickets, so a client that resumed would show it); returns its URL and CA PEM.
-    async fn tls_echo() -> (Url, String) {
+    /// A self-signed server config for `localhost` with `alpn`, and its certificate's PEM (the CA
+    /// a client must trust); the TLS test servers of this crate share it.
+    pub(crate) fn localhost_server(alpn: Vec<Vec<u8>>) -> (ServerConfig, String) {
         let rcgen::CertifiedKey { cert, key_pair } =
             rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
+        let mut config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
@@ -189,6 +189,14 @@ mod tests {
                 PrivateKeyDer::Pkcs8(key_pair.serialize_der().into()),
             )
             .unwrap();
+        config.alpn_protocols = alpn;
+        (config, cert.pem())
+    }
+
+    /// A TLS echo backend for `localhost` on 127.0.0.1:0, with rustls's defaults (which offer
+    /// session tickets, so a client that resumed would show it); returns its URL and CA PEM.
+    async fn tls_echo() -> (Url, String) {
+        let (config, ca) = localhost_server(Vec::new());
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -203,7 +211,7 @@ mod tests {
             }
         });
         let url = ws::parse_url(&format!("wss://localhost:{port}/")).unwrap();
-        (url, cert.pem())
+        (url, ca)
     }
 
     async fn plain_echo() -> Url {

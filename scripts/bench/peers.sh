@@ -1,6 +1,6 @@
 # Sourced by scripts/bench.sh: the processes a run starts besides wsgate, as its functions (they use
 # its variables: WORK, CERT, KEY, PROXY_CPU, LOAD_CPU, PIDS, PID, URL, the ports, wait_port).
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2004,SC2034 # PID and URL are bench.sh's associative arrays
 
 # start_nginx NAME [tls|h2]: an nginx process of its own (so that its worker's RSS is its alone); with
 # `tls`, TLS 1.3 only, with neither session tickets nor a session cache, so nothing resumes; `h2` adds
@@ -108,12 +108,10 @@ CONF
   URL[$name]=$scheme://$host:$port/
 }
 
-# start_auth_service: the forward-auth service, a second nginx (not one under test) on the load tool's
-# core: one worker, keep-alive, /auth answers 204 when an Authorization header came along and 401
-# otherwise, so that a wsgate which never asks it shows up as a route open without a token.
-start_auth_service() {
-  local dir=$WORK/auth-service
-  AUTH_PORT=$(free_port)
+# helper_nginx NAME PORT LOCATION: an nginx that is not under test, on the load tool's core: one
+# worker, keep-alive, listening on PORT with LOCATION (an nginx `location` block) as its one server's.
+helper_nginx() {
+  local name=$1 port=$2 location=$3 dir=$WORK/$1
   mkdir -p "$dir/logs"
   cat >"$dir/nginx.conf" <<CONF
 worker_processes 1;
@@ -128,48 +126,30 @@ http {
   keepalive_timeout 75s;
   keepalive_requests 1000000;
   server {
-    listen 127.0.0.1:$AUTH_PORT backlog=4096;
-    location /auth {
-      if (\$http_authorization = "") { return 401; }
-      return 204;
-    }
+    listen 127.0.0.1:$port backlog=4096;
+    $location
   }
 }
 CONF
   "${LOAD_CPU[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" &
-  PID[auth-service]=$!
+  PID[$name]=$!
   PIDS+=($!)
-  wait_port "$AUTH_PORT"
+  wait_port "$port"
 }
 
-# start_static: the backend of h2-requests, an nginx (not one under test) on the load tool's core: one
-# worker, keep-alive, a 6-byte 200 for every request; every proxy reaches it over HTTP/1.1.
-start_static() {
-  local dir=$WORK/static
-  STATIC_PORT=$(free_port)
-  mkdir -p "$dir/logs"
-  cat >"$dir/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $dir/body;
-  proxy_temp_path $dir/proxy;
-  keepalive_timeout 75s;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$STATIC_PORT backlog=4096;
-    location / {
-      default_type text/plain;
-      return 200 "hello\n";
-    }
-  }
+# start_auth_service: the forward-auth service: /auth answers 204 when an Authorization header came
+# along and 401 otherwise, so that a wsgate which never asks it shows up as a route open without a
+# token.
+start_auth_service() {
+  AUTH_PORT=$(free_port)
+  # shellcheck disable=SC2016 # nginx's variable, not the shell's
+  helper_nginx auth-service "$AUTH_PORT" \
+    'location /auth { if ($http_authorization = "") { return 401; } return 204; }'
 }
-CONF
-  "${LOAD_CPU[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" &
-  PIDS+=($!)
-  wait_port "$STATIC_PORT"
+
+# start_static: the backend of h2-requests: a 6-byte 200 for every request; every proxy reaches it
+# over HTTP/1.1.
+start_static() {
+  STATIC_PORT=$(free_port)
+  helper_nginx static "$STATIC_PORT" 'location / { default_type text/plain; return 200 "hello\n"; }'
 }

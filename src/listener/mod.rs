@@ -143,11 +143,11 @@ async fn tls(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// The size of what `f` returns, without calling it.
-    fn returned_size<A, B, C, D, F: std::future::Future>(
+    /// The size of what `f` returns, without calling it (the proxy's task-size tests use it too).
+    pub(crate) fn returned_size<A, B, C, D, F: std::future::Future>(
         _f: impl FnOnce(A, B, C, D) -> F,
     ) -> usize {
         std::mem::size_of::<F>()

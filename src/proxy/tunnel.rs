@@ -252,9 +252,7 @@ mod tests {
     /// A tunnel on an HTTP/2 stream is its task: its future should be about the relay's.
     #[test]
     fn a_stream_tunnel_is_about_its_relay() {
-        fn returned_size<A, B, C, D, F: Future>(_f: impl FnOnce(A, B, C, D) -> F) -> usize {
-            std::mem::size_of::<F>()
-        }
+        use crate::listener::tests::returned_size;
         let size = returned_size(stream_tunnel);
         let relay = returned_size(|c: H2Stream, u: TcpStream, p: TunnelParams, _: ()| {
             relay::run(c, Bytes::new(), u, Bytes::new(), p)
