@@ -156,6 +156,77 @@ async fn an_upstream_refusal_is_the_streams_response() {
 }
 
 #[tokio::test]
+async fn a_wrong_accept_from_the_upstream_is_a_502_on_the_stream() {
+    let (backend, _seen) = raw_backend(|_| switching("d3JvbmcgYWNjZXB0IGtleSE="), vec![]).await;
+    let running = start(&plain_h2(backend, "{}", "")).await;
+    let addr = running.listener_addr("public").unwrap();
+    let mut h2 = raw_client(addr, 65_535).await;
+    h2.connect_websocket(1, "app.example", "/ws", &[])
+        .await
+        .unwrap();
+    let (status, _) = h2.response_status(1).await.unwrap();
+    assert_eq!(status, 502);
+    let text = scrape(running.admin_addr().unwrap()).await;
+    let labels = [
+        ("route", "echo"),
+        ("result", "bad_accept"),
+        ("transport", "h2"),
+    ];
+    assert_eq!(
+        metric(&text, "wsgate_ws_handshakes_total", &labels),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn a_client_ping_on_a_stream_is_answered_by_wsgate() {
+    let (backend, seen) = echo_backend().await;
+    let running = start(&plain_h2(backend, "{}", "")).await;
+    let addr = running.listener_addr("public").unwrap();
+    let mut h2 = raw_client(addr, 1 << 20).await;
+    open(&mut h2, 1).await;
+    h2.data(1, &client_frame(0x89, b"are you there"), false)
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    for _ in 0..100 {
+        let frame = h2.next_on_stream(1).await.unwrap().expect("a frame");
+        bytes.extend_from_slice(frame.data_payload().unwrap_or_default());
+        if !parse_frames(&bytes).is_empty() {
+            break;
+        }
+    }
+    assert_eq!(parse_frames(&bytes), [(0x8a, b"are you there".to_vec())]);
+    let text = scrape(running.admin_addr().unwrap()).await;
+    let labels = [("route", "echo"), ("direction", "client_to_upstream")];
+    assert_eq!(
+        metric(&text, "wsgate_ws_pings_answered_total", &labels),
+        Some(1.0)
+    );
+    assert!(
+        seen.lock().unwrap().messages.is_empty(),
+        "the ping reached the backend"
+    );
+}
+
+#[tokio::test]
+async fn a_plain_listener_without_http2_does_not_speak_it() {
+    let (backend, _seen) = echo_backend().await;
+    let yaml = plain_h2(backend, "{}", "").replace(", http2: true", "");
+    let running = start(&yaml).await;
+    let addr = running.listener_addr("public").unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    // The preface is not an HTTP/1.1 request: the answer is no HTTP/2 SETTINGS.
+    assert!(H2Raw::handshake(tcp).await.is_err());
+    let (_stream, head) = raw_request(
+        addr,
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 "), "{head}");
+}
+
+#[tokio::test]
 async fn a_stream_aborted_mid_frame_is_reset_with_cancel_not_ended() {
     // The backend sends a 40 KiB text frame whose last byte breaks UTF-8: wsgate has forwarded
     // most of it before it can know, so no close frame can follow; the stream is reset.
