@@ -37,7 +37,7 @@ pub fn size(bytes: u64) -> String {
     format!("{value:.1}{}", UNITS[unit])
 }
 
-/// The tunnel object's keys in API.md's order; keys the server adds later follow, sorted.
+/// The tunnel object's keys in the API's order (README "Live tunnels"); keys the server adds later follow, sorted.
 const ORDER: [&str; 21] = [
     "id",
     "route",

@@ -1,4 +1,4 @@
-//! The binary's client commands over the admin API (API.md "CLI"): `wsgate tunnels` and its
+//! The binary's client commands over the admin API (README "Live tunnels"): `wsgate tunnels` and its
 //! subcommands. They live in the binary, not the library: they only speak HTTP to a running wsgate.
 
 mod client;

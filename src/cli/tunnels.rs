@@ -1,5 +1,5 @@
 //! `wsgate tunnels`: list, show, close and tap the live tunnels of a running wsgate over its admin
-//! API (API.md "CLI").
+//! API (README "Live tunnels").
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
