@@ -136,7 +136,8 @@ pub fn tap_line(frame: &TapFrame, started: SystemTime, payload: usize) -> TapLin
             Sender::Client => "client",
             Sender::Upstream => "upstream",
         },
-        opcode: opcode_name(h.opcode),
+        // The same names as the `opcode` metric label.
+        opcode: h.opcode.label(),
         fin: h.fin,
         rsv1: h.rsv & 0b100 != 0,
         rsv2: h.rsv & 0b010 != 0,
@@ -147,17 +148,6 @@ pub fn tap_line(frame: &TapFrame, started: SystemTime, payload: usize) -> TapLin
         payload,
         payload_hex,
     })
-}
-
-fn opcode_name(opcode: OpCode) -> &'static str {
-    match opcode {
-        OpCode::Continuation => "continuation",
-        OpCode::Text => "text",
-        OpCode::Binary => "binary",
-        OpCode::Close => "close",
-        OpCode::Ping => "ping",
-        OpCode::Pong => "pong",
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {
