@@ -98,7 +98,12 @@ async def main(args):
 
         async def row_listed():
             return await page.evaluate(find_row)
-        tunnel = await until(f"a row for client port {args.client_port}", row_listed)
+        try:
+            tunnel = await until(f"a row for client port {args.client_port}", row_listed)
+        except Failed as failure:  # the page's own lines tell why (a refresh error, no tunnels)
+            shown = await page.evaluate("['status', 'summary'].map(id => "
+                                        "document.getElementById(id)?.textContent || '-').join(' | ')")
+            raise Failed(f"{failure}; the page shows: {shown}") from None
         print(f"admin page: tunnel {tunnel} listed for client port {args.client_port}")
 
         clicked = await page.evaluate(
