@@ -18,6 +18,7 @@ mod proxy;
 mod relay;
 mod routing;
 mod server;
+mod sessions;
 mod tls;
 mod upstream;
 

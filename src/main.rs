@@ -1,4 +1,4 @@
-//! The `wsgate` command line: run, check, demo (design.md "Command line").
+//! The `wsgate` command line: run, check, demo, tunnels (design.md "Command line").
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use wsgate::{Config, ConfigError};
+
+mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +38,8 @@ enum Command {
     Check,
     /// Run the embedded example config with a built-in echo backend.
     Demo,
+    /// List, show, close or tap the live tunnels of a running wsgate over its admin API.
+    Tunnels(cli::tunnels::TunnelsArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Some(Command::Check) => check(cli.config.as_deref()),
+        Some(Command::Tunnels(args)) => cli::tunnels::run(args, cli.config.as_deref()),
         Some(Command::Demo) => {
             let config = demo_config(cli.config.as_deref());
             run(config, cli.config, true, cli.threads)

@@ -11,13 +11,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::admin;
+use crate::admin::access::{Access, Policy};
+use crate::admin::{self, Admin};
 use crate::config::{Config, ConfigError, ListenerConfig};
 use crate::drain::{DrainPlan, DrainSignal, Live, SPREAD_SHARE};
 use crate::listener::{accept_loop, ListenerSettings, SharedProxy};
 use crate::metrics::names::{RELOAD_FAILURE, RELOAD_SUCCESS};
 use crate::metrics::Metrics;
 use crate::proxy::Proxy;
+use crate::sessions::Registry;
 
 pub use crate::listener::ConnectionSlot;
 
@@ -45,6 +47,8 @@ pub enum StartError {
     /// A route's JWT keys or auth service could not be set up (a key file changed since `check`).
     #[error("route {route:?}: auth: {message}")]
     Auth { route: String, message: String },
+    #[error(transparent)]
+    AdminToken(#[from] admin::access::TokenError),
 }
 
 /// Why a reload was refused; the old configuration stays in force.
@@ -63,6 +67,8 @@ pub struct Running {
     state: Mutex<State>,
     admin: Option<SocketAddr>,
     admin_task: Option<JoinHandle<()>>,
+    /// The admin API's token and options, replaced on reload.
+    admin_access: Option<Arc<Access>>,
     drain: watch::Sender<Option<DrainPlan>>,
     signal: DrainSignal,
     live: Arc<Live>,
@@ -193,12 +199,18 @@ impl Running {
             }
         }
 
+        // Read before anything changes: a token file that cannot be read keeps the old config.
+        let admin_policy = match (&config.admin, &self.admin_access) {
+            (Some(admin), Some(_)) => Some(Policy::load(admin).map_err(StartError::from)?),
+            _ => None,
+        };
         let previous = self.proxy.load_full();
         let next = Proxy::new(
             &config,
             self.metrics.clone(),
             self.signal.clone(),
             self.live.clone(),
+            previous.sessions.clone(),
             Some(&previous),
         )?;
         self.metrics.preset(&config);
@@ -230,8 +242,11 @@ impl Running {
             tracing::info!(listener = %removed.name, addr = %removed.addr, "listener removed");
             removed.task.abort();
         }
-        if config.admin != state.config.admin {
+        if config.admin.as_ref().map(|a| a.bind) != state.config.admin.as_ref().map(|a| a.bind) {
             tracing::warn!("admin listener changes take effect on restart");
+        }
+        if let (Some(policy), Some(access)) = (admin_policy, &self.admin_access) {
+            access.replace(policy);
         }
         log_warnings(&config);
         state.config = config;
@@ -296,11 +311,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let metrics = Metrics::new();
     let (drain, signal) = DrainSignal::channel();
     let live = Arc::new(Live::default());
+    let sessions = Arc::new(Registry::default());
     let proxy = Arc::new(ArcSwap::from_pointee(Proxy::new(
         &config,
         metrics.clone(),
         signal.clone(),
         live.clone(),
+        sessions.clone(),
         None,
     )?));
     metrics.preset(&config);
@@ -310,15 +327,22 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         let settings = settings(listener)?;
         sockets.push((bind(&listener.name, listener.bind).await?, settings));
     }
-    let (admin, admin_task) = match &config.admin {
+    let (admin, admin_task, admin_access) = match &config.admin {
         Some(cfg) => {
+            let access = Arc::new(Access::new(Policy::load(cfg)?, cfg.bind.ip().is_loopback()));
             let socket = bind("admin", cfg.bind).await?;
             let addr = socket.local_addr().unwrap_or(cfg.bind);
-            tracing::info!(%addr, "admin listening (/metrics, /healthz, /readyz)");
-            let task = tokio::spawn(admin::serve(socket, metrics.clone(), signal.clone()));
-            (Some(addr), Some(task))
+            tracing::info!(%addr, "admin listening (/metrics, /healthz, /readyz, /tunnels, /)");
+            let state = Arc::new(Admin {
+                metrics: metrics.clone(),
+                drain: signal.clone(),
+                sessions,
+                access: access.clone(),
+            });
+            let task = tokio::spawn(admin::serve(socket, state));
+            (Some(addr), Some(task), Some(access))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
 
     let running = Running {
@@ -330,6 +354,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }),
         admin,
         admin_task,
+        admin_access,
         drain,
         signal,
         live,

@@ -209,6 +209,16 @@ impl ForwardAuth {
         Ok(Decision::Deny(deny))
     }
 
+    /// Who the service says the client is: the first value of the first `copy_headers` name it
+    /// sent (`X-User`, say), for `/tunnels`.
+    pub fn identity(&self, allowed: &HeaderMap) -> Option<String> {
+        self.copy
+            .iter()
+            .find_map(|name| allowed.get(name))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
     /// Puts an `Allow`'s headers on the upstream request: every `copy_headers` name the client sent
     /// is removed first, even when the service did not send it (as Traefik does), so that a client
     /// cannot forge an identity header the service left out.

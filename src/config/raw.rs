@@ -78,8 +78,14 @@ pub struct RawHttp2Settings {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
-    /// `ip:port` of /metrics, /healthz, /readyz.
+    /// `ip:port` of /metrics, /healthz, /readyz and the tunnels API.
     pub bind: String,
+    /// A file holding the bearer token the tunnels API's mutating endpoints and taps need.
+    pub token_file: Option<String>,
+    /// The token is needed to list tunnels too.
+    pub protect_reads: Option<bool>,
+    /// Taps may show payload bytes.
+    pub tap_payloads: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

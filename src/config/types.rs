@@ -113,6 +113,11 @@ pub struct UpstreamTls {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminConfig {
     pub bind: SocketAddr,
+    /// Read at start and on each reload (SIGHUP); `None`: mutating endpoints and taps only on a
+    /// loopback `bind`.
+    pub token_file: Option<PathBuf>,
+    pub protect_reads: bool,
+    pub tap_payloads: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -91,7 +91,19 @@ pub fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
         if bind.port() != 0 && listeners.iter().any(|l| l.bind == bind) {
             errors.push("admin.bind", format!("{bind} is also a listener's address"));
         }
-        AdminConfig { bind }
+        let protect_reads = admin.protect_reads.unwrap_or(false);
+        if protect_reads && admin.token_file.is_none() {
+            errors.push(
+                "admin.protect_reads",
+                "needs admin.token_file (the token reads must carry)",
+            );
+        }
+        AdminConfig {
+            bind,
+            token_file: admin.token_file.as_ref().map(|f| base.join(f)),
+            protect_reads,
+            tap_payloads: admin.tap_payloads.unwrap_or(false),
+        }
     });
     let upstreams: Vec<UpstreamConfig> = raw
         .upstreams

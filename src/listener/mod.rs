@@ -31,6 +31,8 @@ pub use slots::ConnectionSlot;
 pub struct ListenerSettings {
     pub config: ListenerConfig,
     pub tls: Option<TlsAcceptor>,
+    /// The listener's name, shared by its connections' tunnels (for `/tunnels`).
+    pub name: Arc<str>,
 }
 
 impl ListenerSettings {
@@ -45,6 +47,7 @@ impl ListenerSettings {
         Ok(ListenerSettings {
             config: config.clone(),
             tls,
+            name: config.name.as_str().into(),
         })
     }
 }
@@ -62,7 +65,7 @@ pub(crate) async fn accept_loop(
         // Shared, not copied, per accept.
         let settings = settings.borrow().clone();
         let tls = settings.tls.is_some();
-        let Some(slot) = slots.admit(&stream, peer, &settings.config, &proxy.load(), tls) else {
+        let Some(slot) = slots.admit(&stream, peer, &settings, &proxy.load(), tls) else {
             return;
         };
         // Boxed before it is spawned: the connection future is several KiB (hyper's dispatcher, the

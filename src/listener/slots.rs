@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::net::TcpStream;
 
+use super::ListenerSettings;
 use crate::config::ListenerConfig;
 use crate::drain::{Live, LiveGuard};
 use crate::proxy::{Clients, PendingTunnel, Proxy};
@@ -23,6 +24,8 @@ pub struct ConnectionSlot {
     pub proto: &'static str,
     /// The listener's per-client limits, if it has any.
     pub clients: Option<Clients>,
+    /// The listener's name.
+    pub listener: Arc<str>,
     /// The tunnel an upgrade on this connection became, run by the connection's own task once hyper
     /// has written the 101 (one task per session, not a second one spawned for the tunnel).
     /// Boxed: the slot lives as long as the connection, the pending tunnel only until the 101.
@@ -67,10 +70,11 @@ impl Slots {
         &self,
         stream: &TcpStream,
         peer: SocketAddr,
-        config: &ListenerConfig,
+        settings: &ListenerSettings,
         proxy: &Proxy,
         tls: bool,
     ) -> Option<Arc<ConnectionSlot>> {
+        let config = &settings.config;
         let listener = match config.max_connections {
             Some(max) => self.open.try_enter(max),
             None => Some(self.open.enter()),
@@ -86,6 +90,7 @@ impl Slots {
             _listener: listener,
             proto: if tls { "https" } else { "http" },
             clients: self.clients(config),
+            listener: settings.name.clone(),
             tunnel: Mutex::new(None),
         }))
     }

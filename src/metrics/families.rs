@@ -69,6 +69,7 @@ pub(super) struct TunnelFamilies {
     pub pings_answered: IntCounterVec,
     pub pongs_dropped: IntCounterVec,
     pub rate_limited: IntCounterVec,
+    pub admin_closes: IntCounterVec,
 }
 
 impl TunnelFamilies {
@@ -140,6 +141,12 @@ impl TunnelFamilies {
                 WS_RATE_LIMITED,
                 "Times a tunnel's sender went over websocket.rate_limit: each throttle pause, or the close.",
                 &[ROUTE, DIRECTION],
+            ),
+            admin_closes: counter(
+                r,
+                WS_ADMIN_CLOSES,
+                "Tunnels closed through the admin API (POST /tunnels/{id}/close, /tunnels/close).",
+                &[ROUTE],
             ),
         }
     }

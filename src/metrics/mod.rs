@@ -177,6 +177,8 @@ impl Metrics {
                 .with_label_values(&[route, direction_label(sender)]),
         };
         let limited = LIMITS.map(|limit| self.requests.limited.with_label_values(&[route, limit]));
+        // At 0 from the start; counted by `admin_close`.
+        self.tunnel.admin_closes.with_label_values(&[route]);
         Arc::new(RouteMetrics {
             route: route.to_owned(),
             metrics: self.clone(),
@@ -227,6 +229,11 @@ impl Metrics {
             transport.protocol_label(),
         ];
         self.requests.http.with_label_values(&labels).inc();
+    }
+
+    /// A tunnel closed through the admin API (a lookup: never per frame).
+    pub fn admin_close(&self, route: &str) {
+        self.tunnel.admin_closes.with_label_values(&[route]).inc();
     }
 
     pub fn upstream_connect_error(&self, upstream: &str, endpoint: &str) {

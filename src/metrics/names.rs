@@ -14,6 +14,7 @@ pub const WS_CLOSES: &str = "wsgate_ws_closes_total";
 pub const WS_PINGS_ANSWERED: &str = "wsgate_ws_pings_answered_total";
 pub const WS_PONGS_DROPPED: &str = "wsgate_ws_pongs_dropped_total";
 pub const WS_RATE_LIMITED: &str = "wsgate_ws_rate_limited_total";
+pub const WS_ADMIN_CLOSES: &str = "wsgate_ws_admin_closes_total";
 pub const LIMITED: &str = "wsgate_limited_total";
 pub const AUTH_DURATION: &str = "wsgate_auth_duration_seconds";
 pub const HTTP_REQUESTS: &str = "wsgate_http_requests_total";

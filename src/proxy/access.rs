@@ -122,6 +122,8 @@ impl AccessError {
 pub struct Admitted {
     /// With `close_on_expiry`: how long until the token stops being valid.
     pub token_left: Option<Duration>,
+    /// Who was admitted: the token's `sub`, else forward auth's identity header (for `/tunnels`).
+    pub subject: Option<Box<str>>,
 }
 
 /// The tunnel's places under the per-client limits; released when the tunnel ends.
@@ -195,7 +197,7 @@ impl RouteAccess {
     ) -> Result<Admitted, AccessError> {
         let mut admitted = Admitted::default();
         if let Some(jwt) = &self.jwt {
-            admitted.token_left = jwt.check(parts)?;
+            (admitted.token_left, admitted.subject) = jwt.check(parts)?;
         }
         if let Some(forward) = &self.forward {
             let started = std::time::Instant::now();
@@ -212,7 +214,12 @@ impl RouteAccess {
                 .auth_duration
                 .observe(started.elapsed().as_secs_f64());
             match decision.map_err(AccessError::AuthService)? {
-                Decision::Allow(headers) => forward.apply(headers, &mut parts.headers),
+                Decision::Allow(headers) => {
+                    if admitted.subject.is_none() {
+                        admitted.subject = forward.identity(&headers).map(Into::into);
+                    }
+                    forward.apply(headers, &mut parts.headers)
+                }
                 Decision::Deny(response) => return Err(AccessError::Denied(Box::new(response))),
             }
         }
@@ -221,7 +228,11 @@ impl RouteAccess {
 }
 
 impl JwtCheck {
-    fn check(&self, parts: &mut http::request::Parts) -> Result<Option<Duration>, AccessError> {
+    /// The token's time left (with `close_on_expiry`) and its `sub`.
+    fn check(
+        &self,
+        parts: &mut http::request::Parts,
+    ) -> Result<(Option<Duration>, Option<Box<str>>), AccessError> {
         let found = token::find(&self.sources, &parts.uri, &parts.headers)
             .ok_or(AccessError::Token(JwtError::Missing))?;
         let now = SystemTime::now()
@@ -251,7 +262,11 @@ impl JwtCheck {
                 // Accepted until exp + leeway, so the tunnel lasts as long.
                 Duration::from_secs(exp.saturating_sub(now)) + self.leeway
             });
-        Ok(left)
+        let subject = claims
+            .get("sub")
+            .and_then(|sub| sub.as_str())
+            .map(Into::into);
+        Ok((left, subject))
     }
 }
 

@@ -30,6 +30,7 @@ use crate::drain::{DrainSignal, Live};
 use crate::metrics::{names, Metrics, RouteMetrics, Transport};
 use crate::routing::Router;
 use crate::server::{ConnectionSlot, StartError};
+use crate::sessions::Registry;
 use crate::upstream::endpoint::Endpoint;
 use crate::upstream::Upstream;
 use wsgate_proto::handshake::is_websocket_upgrade;
@@ -62,6 +63,8 @@ pub struct Proxy {
     pub drain: DrainSignal,
     /// Counts live connections.
     pub live: Arc<Live>,
+    /// The live tunnels, for the admin API; one for the process, across reloads.
+    pub sessions: Arc<Registry>,
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
@@ -73,6 +76,7 @@ impl Proxy {
         metrics: Metrics,
         drain: DrainSignal,
         live: Arc<Live>,
+        sessions: Arc<Registry>,
         previous: Option<&Proxy>,
     ) -> Result<Self, StartError> {
         let upstreams = config
@@ -112,6 +116,7 @@ impl Proxy {
             metrics,
             drain,
             live,
+            sessions,
             trusted_proxies: config.trusted_proxies.clone(),
         })
     }

@@ -4,7 +4,6 @@
 //! serving its other streams).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +16,12 @@ use tokio::net::TcpStream;
 use super::access::ClientPlaces;
 use super::Route;
 use crate::drain::{DrainSignal, LiveGuard};
-use crate::metrics::Transport;
 use crate::relay::stream_reset::StreamReset;
-use crate::relay::{self, CloseReason, Ending, H2Stream, Policy, TunnelParams, CLOSE_GRACE};
+use crate::relay::{
+    self, CloseReason, Ending, H2Stream, LiveTunnel, Policy, TunnelParams, CLOSE_GRACE,
+};
 use crate::server::ConnectionSlot;
+use crate::sessions::Registration;
 use crate::upstream::endpoint::TunnelGuard;
 use crate::upstream::UpstreamStream;
 use wsgate_proto::deflate::Agreed;
@@ -30,6 +31,9 @@ use wsgate_proto::tracker::{Limits, Sender};
 /// per-client limits: held for as long as it runs.
 pub(super) type Places = (LiveGuard, TunnelGuard, ClientPlaces);
 
+/// Its places, and its entry in the registry of live tunnels.
+pub(super) type Held = (Places, Registration);
+
 /// The upstream's side of a tunnel: its connection and the bytes read past the 101's head.
 pub(super) struct Upstream {
     pub(super) io: UpstreamStream,
@@ -38,10 +42,8 @@ pub(super) struct Upstream {
 
 pub(super) fn params(
     route: &Route,
-    transport: Transport,
     drain: DrainSignal,
-    peer: SocketAddr,
-    endpoint: String,
+    tunnel: Arc<LiveTunnel>,
     deflate: Option<Agreed>,
     token_expires: Option<Duration>,
 ) -> TunnelParams {
@@ -69,9 +71,7 @@ pub(super) fn params(
         keepalive: ws.keepalive,
         idle_timeout: ws.idle_timeout,
         write_timeout: ws.write_timeout,
-        transport,
-        peer,
-        endpoint,
+        tunnel,
         held: None,
         policy: {
             let ends = ending(ws, token_expires);
@@ -115,7 +115,7 @@ pub struct PendingTunnel {
     pub(super) upstream: Upstream,
     /// The tunnel's places under the route's `max_connections`, on its endpoint's count, and
     /// under the per-client limits.
-    pub(super) place: Places,
+    pub(super) place: Held,
     pub(super) params: TunnelParams,
 }
 
@@ -202,7 +202,7 @@ where
 pub(super) fn spawn_on_stream(
     client: OnUpgrade,
     upstream: Upstream,
-    place: Places,
+    place: Held,
     mut params: TunnelParams,
     slot: Arc<ConnectionSlot>,
     reset: Arc<StreamReset>,

@@ -18,6 +18,7 @@ use super::tunnel::{self, PendingTunnel, Places, Upstream};
 use super::{error_response, Body, Proxy, ProxyError, Route, Served, Trying};
 use crate::metrics::{names, Transport};
 use crate::relay::stream_reset::StreamReset;
+use crate::relay::TunnelInfo;
 use crate::server::ConnectionSlot;
 use crate::upstream::endpoint::Endpoint;
 use wsgate_proto::deflate::Agreed;
@@ -27,7 +28,9 @@ use wsgate_proto::handshake::{
 };
 use wsgate_proto::head::RequestHead;
 
-/// What the upstream made of the forwarded upgrade request.
+/// What the upstream made of the forwarded upgrade request. Lives for one handshake, on its
+/// stack: the tunnel's variant is not boxed for the sake of the refusal's.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     /// A valid 101: the client gets `response` (a 101, or a stream's 200), and the tunnel starts
     /// once hyper has sent it.
@@ -40,6 +43,10 @@ enum Outcome {
         deflate: Option<Agreed>,
         /// With `close_on_expiry`: the token's time left.
         token_left: Option<Duration>,
+        /// For `/tunnels`.
+        subprotocol: Option<Box<str>>,
+        extensions: Option<Box<str>>,
+        subject: Option<Box<str>>,
     },
     /// Anything but 101 is relayed as a plain HTTP response: never a tunnel.
     Refused(Response<Body>, Arc<Endpoint>),
@@ -82,21 +89,29 @@ pub(super) async fn handle(up: Upgrade<'_>, req: Request<Incoming>, trying: &Try
             endpoint,
             deflate,
             token_left,
+            subprotocol,
+            extensions,
+            subject,
         }) => {
             route.metrics.handshake(transport, "ok");
             route
                 .metrics
                 .handshake_duration
                 .observe(received.elapsed().as_secs_f64());
-            let params = tunnel::params(
-                route,
+            let (live, registration) = proxy.sessions.register(TunnelInfo {
+                id: 0,
+                route: route.metrics.route.as_str().into(),
+                listener: slot.listener.clone(),
+                client: peer,
+                upstream: route.upstream.config.name.as_str().into(),
+                endpoint: endpoint.addr.as_str().into(),
                 transport,
-                proxy.drain.clone(),
-                peer,
-                endpoint.addr.clone(),
-                deflate,
-                token_left,
-            );
+                subprotocol,
+                extensions,
+                subject,
+            });
+            let place = (place, registration);
+            let params = tunnel::params(route, proxy.drain.clone(), live, deflate, token_left);
             match transport {
                 Transport::H1 => slot.set_tunnel(PendingTunnel {
                     client,
@@ -248,8 +263,14 @@ async fn negotiate(
         upstream,
         place: (place, chosen.tunnel(), client_places),
         endpoint: chosen,
+        subprotocol: negotiated.protocol.map(Into::into),
+        extensions: negotiated
+            .deflate
+            .as_ref()
+            .map(|(_, element)| element.as_str().into()),
         deflate: negotiated.deflate.map(|(agreed, _)| agreed),
         token_left: admitted.token_left,
+        subject: admitted.subject,
     })
 }
 

@@ -15,6 +15,8 @@ pub enum CloseReason {
     TokenExpired = 1,
     RateLimited = 2,
     MaxDuration = 3,
+    /// Asked for through the admin API, with a reason text of the operator's (kept by the tunnel).
+    Admin = 4,
 }
 
 impl CloseReason {
@@ -24,6 +26,7 @@ impl CloseReason {
             CloseReason::TokenExpired => "token expired",
             CloseReason::RateLimited => "rate limit exceeded",
             CloseReason::MaxDuration => "max duration",
+            CloseReason::Admin => "",
         }
     }
 
@@ -32,6 +35,7 @@ impl CloseReason {
             1 => CloseReason::TokenExpired,
             2 => CloseReason::RateLimited,
             3 => CloseReason::MaxDuration,
+            4 => CloseReason::Admin,
             _ => CloseReason::None,
         }
     }
@@ -55,10 +59,11 @@ impl ControlFrame {
         ControlFrame { bytes, len }
     }
 
-    pub fn close(code: u16, reason: CloseReason, receiver: Sender) -> Self {
-        let mut payload = [0u8; 2 + 19];
+    /// A close frame; `reason` is cut to the 123 bytes a close payload has room for.
+    pub fn close(code: u16, reason: &str, receiver: Sender) -> Self {
+        let mut payload = [0u8; 125];
         payload[..2].copy_from_slice(&code.to_be_bytes());
-        let text = reason.text().as_bytes();
+        let text = &reason.as_bytes()[..reason.len().min(123)];
         payload[2..2 + text.len()].copy_from_slice(text);
         Self::new(OpCode::Close, &payload[..2 + text.len()], receiver)
     }
@@ -74,21 +79,13 @@ mod tests {
 
     #[test]
     fn close_toward_client_is_unmasked() {
-        let f = ControlFrame::close(
-            CloseCode::PROTOCOL_ERROR.as_u16(),
-            CloseReason::None,
-            Sender::Client,
-        );
+        let f = ControlFrame::close(CloseCode::PROTOCOL_ERROR.as_u16(), "", Sender::Client);
         assert_eq!(f.as_bytes(), &[0x88, 0x02, 0x03, 0xEA]);
     }
 
     #[test]
     fn close_toward_upstream_is_masked() {
-        let f = ControlFrame::close(
-            CloseCode::GOING_AWAY.as_u16(),
-            CloseReason::None,
-            Sender::Upstream,
-        );
+        let f = ControlFrame::close(CloseCode::GOING_AWAY.as_u16(), "", Sender::Upstream);
         let b = f.as_bytes();
         assert_eq!(b.len(), 8);
         assert_eq!(b[0], 0x88);
@@ -105,7 +102,7 @@ mod tests {
             CloseReason::MaxDuration,
         ] {
             assert_eq!(CloseReason::from_u8(reason as u8), reason);
-            let f = ControlFrame::close(1008, reason, Sender::Client);
+            let f = ControlFrame::close(1008, reason.text(), Sender::Client);
             let text = reason.text().as_bytes();
             assert_eq!(f.as_bytes()[1] as usize, 2 + text.len());
             assert_eq!(&f.as_bytes()[2..4], &1008u16.to_be_bytes());

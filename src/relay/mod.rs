@@ -4,11 +4,13 @@
 mod buffer;
 mod control;
 mod io;
+mod live;
 mod mailbox;
 mod pump;
 mod rate;
 mod shared;
 pub mod stream_reset;
+pub mod tap;
 #[cfg(test)]
 mod test_io;
 #[cfg(test)]
@@ -27,10 +29,13 @@ use bytes::Bytes;
 
 use crate::config::{Keepalive, TrafficLimit};
 use crate::drain::DrainSignal;
-use crate::metrics::{RouteMetrics, Transport};
+use crate::metrics::RouteMetrics;
 pub use control::CloseReason;
 use io::Leg;
 pub use io::{H2Stream, TunnelIo};
+pub use live::{
+    is_sendable_code, LiveTunnel, Snapshot, State, Traffic, TunnelInfo, MAX_REASON_LEN,
+};
 use pump::Pump;
 use rate::RateGate;
 use shared::{Shared, TunnelStats};
@@ -57,11 +62,9 @@ pub struct TunnelParams {
     pub keepalive: Option<Keepalive>,
     pub idle_timeout: Option<Duration>,
     pub write_timeout: Duration,
-    /// The client's transport, for `wsgate_ws_connections_total` and the access log.
-    pub transport: Transport,
-    /// For the access log.
-    pub peer: std::net::SocketAddr,
-    pub endpoint: String,
+    /// What the tunnel is (its transport, peer and endpoint for the metrics and the access log)
+    /// and its live state, which `/tunnels` reads.
+    pub tunnel: Arc<LiveTunnel>,
     /// Whatever must live exactly as long as the tunnel (its places under connection limits).
     pub held: Option<Box<dyn std::any::Any + Send>>,
     /// Rate limits and the tunnel's own end; boxed, as most routes have neither and every byte
@@ -96,13 +99,15 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
 ) {
     // Released when the tunnel ends, after the access log line.
     let _held = params.held;
+    let live = params.tunnel;
+    let info = &live.info;
     let metrics = params.metrics.clone();
-    metrics.connection_opened(params.transport);
+    metrics.connection_opened(info.transport);
     metrics.active.inc();
     let started = Instant::now();
 
-    let shared = Shared::new();
-    let drain = drain_close(params.drain, &shared);
+    let shared = live.shared();
+    let drain = drain_close(params.drain, shared);
     // In a block of its own, so that the tunnel's future keeps none of it but what it built.
     let (client_gate, upstream_gate, mut ending) = {
         let policy = params.policy.map(|p| *p).unwrap_or_default();
@@ -131,7 +136,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
             params.client_limits,
             params.write_timeout,
             &metrics,
-            &shared,
+            shared,
             client_gate,
         )),
         u2c: Some(Pump::new(
@@ -140,14 +145,14 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
             params.upstream_limits,
             params.write_timeout,
             &metrics,
-            &shared,
+            shared,
             upstream_gate,
         )),
     };
     let mut drain = pin!(drain);
     // Boxed, and only on routes with keepalive or idle_timeout: its timer is most of its size.
     let mut watchdog = (params.keepalive.is_some() || params.idle_timeout.is_some())
-        .then(|| Box::pin(watchdog(&shared, params.keepalive, params.idle_timeout)));
+        .then(|| Box::pin(watchdog(shared, params.keepalive, params.idle_timeout)));
     let mut bound = Bound {
         timer: None,
         deadline: None,
@@ -156,7 +161,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
     };
     std::future::poll_fn(|cx| {
         // The pumps go first: what they flag during this poll is seen below.
-        if pumps.poll(cx, &shared).is_ready() {
+        if pumps.poll(cx, shared).is_ready() {
             return Poll::Ready(());
         }
         if !bound.condemned {
@@ -171,7 +176,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
                     ending = None;
                 }
             }
-            bound.watch(cx, &shared, watchdog.as_mut().map(|w| w.as_mut()), &metrics.route);
+            bound.watch(cx, shared, watchdog.as_mut().map(|w| w.as_mut()), &metrics.route);
         }
         bound.poll_expired(cx, &metrics.route)
     })
@@ -180,14 +185,8 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
     metrics.active.dec();
     let duration = started.elapsed();
     metrics.duration.observe(duration.as_secs_f64());
-    log_session(
-        &metrics.route,
-        params.transport,
-        &params.peer,
-        &params.endpoint,
-        duration,
-        shared.stats(),
-    );
+    log_session(info, duration, shared.stats());
+    live.end();
 }
 
 /// Both legs and both pumps, each pump lent its sender and receiver as it is polled, and dropped as
@@ -299,22 +298,16 @@ impl Bound {
 }
 
 /// The access log line of a session.
-fn log_session(
-    route: &str,
-    transport: Transport,
-    peer: &std::net::SocketAddr,
-    endpoint: &str,
-    duration: Duration,
-    stats: TunnelStats,
-) {
+fn log_session(info: &TunnelInfo, duration: Duration, stats: TunnelStats) {
     let [client, upstream] = [0, 1];
     tracing::info!(
         target: "wsgate::access",
         kind = "websocket",
-        route = %route,
-        protocol = transport.protocol_label(),
-        peer = %peer,
-        endpoint = %endpoint,
+        route = %info.route,
+        protocol = info.transport.protocol_label(),
+        peer = %info.client,
+        endpoint = %info.endpoint,
+        tunnel = info.id,
         duration_ms = duration.as_millis() as u64,
         client_frames = stats.frames[client],
         client_bytes = stats.bytes[client],

@@ -374,7 +374,11 @@ impl<'a> Pump<'a> {
         if self.dst_done {
             return self.finish_dst();
         }
-        self.set_control(ControlFrame::close(code, reason, other(self.sender)), true);
+        let text = match reason {
+            CloseReason::Admin => self.shared.admin_reason(),
+            reason => reason.text(),
+        };
+        self.set_control(ControlFrame::close(code, text, other(self.sender)), true);
     }
 
     fn finish_dst(&mut self) {

@@ -22,6 +22,7 @@ struct Walk {
     /// A data frame (or part of one) passed.
     data: bool,
     frames: u64,
+    messages: u64,
     bytes: u64,
     tally: FrameTally,
     /// The clock reading of this walk's read, in the tunnel's milliseconds.
@@ -53,13 +54,26 @@ impl Pump<'_> {
             out: self.out.end,
             data: false,
             frames: 0,
+            messages: 0,
             bytes: 0,
             tally: FrameTally::default(),
         };
+        // One relaxed load per read: all that taps cost a tunnel that has none.
+        let tapped = self.shared.tap.is_attached();
         while !self.dst_done && w.pos < filled && self.then == Then::Continue {
+            // Taken before the step, which may unmask or re-mask the bytes in place.
+            let tap = (tapped && self.tracker.at_frame_boundary())
+                .then(|| {
+                    let bytes = &self.buf.data()[w.pos..filled];
+                    self.shared.tap.peek(self.sender, bytes, w.now)
+                })
+                .flatten();
             let step = self
                 .tracker
                 .step(&mut self.buf.data_mut()[w.pos..], whole_limit);
+            if let Some(frame) = tap.filter(|_| !matches!(step, Step::NeedMore)) {
+                self.shared.tap.send(frame);
+            }
             match step {
                 Step::NeedMore => break,
                 Step::Forward { len, done } => self.forward(&mut w, len, done),
@@ -96,7 +110,8 @@ impl Pump<'_> {
         self.walked = w.pos;
         self.counters.record(&w.tally);
         self.shared.heard(self.sender, w.data, now);
-        self.shared.add_traffic(self.sender, w.frames, w.bytes);
+        self.shared
+            .add_traffic(self.sender, w.frames, w.messages, w.bytes);
     }
 
     /// `len` bytes passed; `done` when they end a frame.
@@ -124,6 +139,7 @@ impl Pump<'_> {
             w.count(done.opcode, done.payload_len);
             if let Some(kind) = done.message_end {
                 w.tally.message(kind);
+                w.messages += 1;
             }
             // A pong answering wsgate's keepalive ping is not relayed.
             keep = !(done.opcode == OpCode::Pong && self.is_own_pong(w.pos, len));
@@ -139,6 +155,7 @@ impl Pump<'_> {
         let payload = w.pos + payload.start..w.pos + payload.end;
         w.count(OpCode::Ping, payload.len() as u64);
         self.counters.pings_answered.inc();
+        self.shared.ping_answered();
         // Each ping its own pong, in order; past the mailbox's bound the oldest go
         // (RFC 6455 §5.5.3 allows answering only the latest ping).
         let dropped = self.outbox.post_pong(&self.buf.data()[payload]);

@@ -3,13 +3,15 @@
 //! touch them per read, so no lock.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 use tokio::time::Instant;
 
 use super::mailbox::Mailbox;
+use super::tap::TapHub;
 use wsgate_proto::tracker::Sender;
 
-pub(super) struct Shared {
+pub(crate) struct Shared {
     close_seen: [AtomicBool; 2],
     /// Closing has started: the close grace runs. (Flags, not wakeups: the pumps that raise them
     /// run in the tunnel's own task, which looks at them right after polling the pumps.)
@@ -23,14 +25,22 @@ pub(super) struct Shared {
     last_data: AtomicU64,
     /// Payload of the keepalive ping each side has not answered yet (0: none).
     ping_token: [AtomicU64; 2],
-    /// For the access log: frames and payload bytes each side sent, added once per read.
+    /// For the access log and `/tunnels`: frames, messages and payload bytes each side sent,
+    /// added once per read.
     frames: [AtomicU64; 2],
+    messages: [AtomicU64; 2],
     bytes: [AtomicU64; 2],
+    pings_answered: AtomicU64,
     /// Close code each side sent (`NO_CODE` none yet, 1005 for an empty close).
     close_code: [AtomicU32; 2],
     first_closer: AtomicU8,
     /// What the pump writing toward each side is asked to write, by that side.
     mail: [Mailbox; 2],
+    /// The reason text of a close asked for through the admin API.
+    admin_reason: OnceLock<Box<str>>,
+    /// The relay has ended.
+    ended: AtomicBool,
+    pub(super) tap: TapHub,
 }
 
 const NO_CODE: u32 = u32::MAX;
@@ -77,18 +87,66 @@ impl Shared {
             last_data: AtomicU64::new(0),
             ping_token: [AtomicU64::new(0), AtomicU64::new(0)],
             frames: [AtomicU64::new(0), AtomicU64::new(0)],
+            messages: [AtomicU64::new(0), AtomicU64::new(0)],
             bytes: [AtomicU64::new(0), AtomicU64::new(0)],
+            pings_answered: AtomicU64::new(0),
             close_code: [AtomicU32::new(NO_CODE), AtomicU32::new(NO_CODE)],
             first_closer: AtomicU8::new(0),
             mail: [Mailbox::new(), Mailbox::new()],
+            admin_reason: OnceLock::new(),
+            ended: AtomicBool::new(false),
+            tap: TapHub::default(),
         }
     }
 
-    pub(super) fn add_traffic(&self, sender: Sender, frames: u64, bytes: u64) {
+    pub(super) fn add_traffic(&self, sender: Sender, frames: u64, messages: u64, bytes: u64) {
         if frames > 0 {
-            self.frames[index(sender)].fetch_add(frames, Ordering::Relaxed);
-            self.bytes[index(sender)].fetch_add(bytes, Ordering::Relaxed);
+            let i = index(sender);
+            self.frames[i].fetch_add(frames, Ordering::Relaxed);
+            self.bytes[i].fetch_add(bytes, Ordering::Relaxed);
+            if messages > 0 {
+                self.messages[i].fetch_add(messages, Ordering::Relaxed);
+            }
         }
+    }
+
+    /// Frames, messages and payload bytes `sender` sent so far.
+    pub(super) fn traffic(&self, sender: Sender) -> (u64, u64, u64) {
+        let i = index(sender);
+        (
+            self.frames[i].load(Ordering::Relaxed),
+            self.messages[i].load(Ordering::Relaxed),
+            self.bytes[i].load(Ordering::Relaxed),
+        )
+    }
+
+    pub(super) fn ping_answered(&self) {
+        self.pings_answered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn pings_answered(&self) -> u64 {
+        self.pings_answered.load(Ordering::Relaxed)
+    }
+
+    /// Keeps the first reason asked for, as the mailboxes keep the first close.
+    pub(super) fn set_admin_reason(&self, reason: &str) {
+        let _ = self.admin_reason.set(reason.into());
+    }
+
+    pub(super) fn admin_close_asked(&self) -> bool {
+        self.admin_reason.get().is_some()
+    }
+
+    pub(super) fn admin_reason(&self) -> &str {
+        self.admin_reason.get().map_or("", |r| r)
+    }
+
+    pub(super) fn set_ended(&self) {
+        self.ended.store(true, Ordering::Release);
+    }
+
+    pub(super) fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
     }
 
     /// A close frame from `sender` passed; the first close of the tunnel names its closer.

@@ -199,6 +199,24 @@ pub(super) struct Tunnel<CP = DuplexStream, UP = DuplexStream> {
     metrics: Metrics,
     started: Instant,
     task: JoinHandle<()>,
+    /// The tunnel as `/tunnels` sees it.
+    pub live: Arc<super::LiveTunnel>,
+}
+
+/// What a test tunnel is: a client at 127.0.0.1:1 on route "r".
+pub fn test_info() -> super::TunnelInfo {
+    super::TunnelInfo {
+        id: 1,
+        route: "r".into(),
+        listener: "test".into(),
+        client: ([127, 0, 0, 1], 1).into(),
+        upstream: "u".into(),
+        endpoint: "test".into(),
+        transport: crate::metrics::Transport::H1,
+        subprotocol: None,
+        extensions: None,
+        subject: None,
+    }
 }
 
 /// One leg of a test tunnel: the relay's end, the peer's end, and the flag of a reset by the relay.
@@ -221,6 +239,7 @@ impl<CP, UP> Tunnel<CP, UP> {
     ) -> Self {
         let metrics = Metrics::new();
         let route = metrics.route("r");
+        let live = Arc::new(super::LiveTunnel::new(test_info()));
         let params = TunnelParams {
             client_limits: setup.client_limits,
             upstream_limits: setup.upstream_limits,
@@ -230,10 +249,8 @@ impl<CP, UP> Tunnel<CP, UP> {
             keepalive: setup.keepalive,
             idle_timeout: setup.idle_timeout,
             write_timeout: setup.write_timeout,
-            peer: ([127, 0, 0, 1], 1).into(),
-            endpoint: "test".into(),
+            tunnel: live.clone(),
             held: None,
-            transport: crate::metrics::Transport::H1,
             policy: Some(Box::new(super::Policy {
                 rate_limit: setup.rate_limit,
                 ends: setup.ends_after.map(|(after, code, reason)| super::Ending {
@@ -257,6 +274,7 @@ impl<CP, UP> Tunnel<CP, UP> {
             upstream_reset,
             route,
             metrics,
+            live,
             started: Instant::now(),
             task,
         }

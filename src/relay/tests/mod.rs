@@ -4,6 +4,7 @@
 mod close;
 mod idle;
 mod limits;
+mod live;
 mod sizes;
 mod timers;
 mod tls;

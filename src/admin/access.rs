@@ -1,0 +1,229 @@
+//! Who may use the admin API: a bearer token read from `admin.token_file` (again on each reload)
+//! for the endpoints that change or reveal traffic (closes, taps), and for listings too with
+//! `admin.protect_reads`. With no token file, those endpoints answer only on a loopback address.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use http::HeaderMap;
+
+use crate::config::AdminConfig;
+
+/// What a request needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Probes, metrics, the page.
+    Nothing,
+    /// `GET /tunnels`, `GET /tunnels/{id}`.
+    Read,
+    /// Closes and taps.
+    Write,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    #[error("this endpoint needs Authorization: Bearer with the token of admin.token_file")]
+    NoToken,
+    #[error("wrong token")]
+    WrongToken,
+    #[error("admin.token_file is not set and the admin listener is not on a loopback address")]
+    NotLoopback,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("admin.token_file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("admin.token_file {path}: the file holds no token")]
+    Empty { path: String },
+}
+
+/// The admin settings a reload may change.
+#[derive(Debug, Default)]
+pub struct Policy {
+    token: Option<Box<str>>,
+    pub protect_reads: bool,
+    pub tap_payloads: bool,
+}
+
+impl Policy {
+    /// Reads the token file, if any.
+    pub fn load(config: &AdminConfig) -> Result<Policy, TokenError> {
+        Ok(Policy {
+            token: config.token_file.as_deref().map(read_token).transpose()?,
+            protect_reads: config.protect_reads,
+            tap_payloads: config.tap_payloads,
+        })
+    }
+}
+
+fn read_token(path: &Path) -> Result<Box<str>, TokenError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TokenError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(TokenError::Empty {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(token.into())
+}
+
+pub struct Access {
+    policy: ArcSwap<Policy>,
+    loopback: bool,
+}
+
+impl Access {
+    pub fn new(policy: Policy, loopback: bool) -> Self {
+        Access {
+            policy: ArcSwap::from_pointee(policy),
+            loopback,
+        }
+    }
+
+    pub fn replace(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
+    }
+
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    pub fn check(&self, headers: &HeaderMap, need: Need) -> Result<(), Denied> {
+        let policy = self.policy.load();
+        let token = policy.token.as_deref();
+        match (need, token) {
+            (Need::Nothing, _) => Ok(()),
+            (Need::Read, _) if !policy.protect_reads => Ok(()),
+            (_, Some(token)) => match bearer(headers) {
+                None => Err(Denied::NoToken),
+                Some(given) if same(given.as_bytes(), token.as_bytes()) => Ok(()),
+                Some(_) => Err(Denied::WrongToken),
+            },
+            // protect_reads needs a token file (config validation), so only writes reach here.
+            (_, None) if self.loopback => Ok(()),
+            (_, None) => Err(Denied::NotLoopback),
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+/// Compares in time that depends on the length only, not on where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(auth: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(a) = auth {
+            h.insert(
+                http::header::AUTHORIZATION,
+                HeaderValue::from_str(a).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn access(token: Option<&str>, protect_reads: bool, loopback: bool) -> Access {
+        Access::new(
+            Policy {
+                token: token.map(Into::into),
+                protect_reads,
+                tap_payloads: false,
+            },
+            loopback,
+        )
+    }
+
+    #[test]
+    fn with_a_token_writes_need_it() {
+        let a = access(Some("s3cret"), false, true);
+        assert_eq!(a.check(&headers(None), Need::Write), Err(Denied::NoToken));
+        assert_eq!(
+            a.check(&headers(Some("Bearer nope")), Need::Write),
+            Err(Denied::WrongToken)
+        );
+        assert_eq!(
+            a.check(&headers(Some("Basic s3cret")), Need::Write),
+            Err(Denied::NoToken)
+        );
+        assert_eq!(
+            a.check(&headers(Some("bearer s3cret")), Need::Write),
+            Ok(())
+        );
+        assert_eq!(a.check(&headers(None), Need::Read), Ok(()));
+        assert_eq!(a.check(&headers(None), Need::Nothing), Ok(()));
+    }
+
+    #[test]
+    fn protect_reads_makes_listings_need_it() {
+        let a = access(Some("s3cret"), true, true);
+        assert_eq!(a.check(&headers(None), Need::Read), Err(Denied::NoToken));
+        assert_eq!(a.check(&headers(Some("Bearer s3cret")), Need::Read), Ok(()));
+        assert_eq!(a.check(&headers(None), Need::Nothing), Ok(()));
+    }
+
+    #[test]
+    fn without_a_token_writes_only_on_loopback() {
+        assert_eq!(
+            access(None, false, true).check(&headers(None), Need::Write),
+            Ok(())
+        );
+        assert_eq!(
+            access(None, false, false).check(&headers(None), Need::Write),
+            Err(Denied::NotLoopback)
+        );
+        assert_eq!(
+            access(None, false, false).check(&headers(None), Need::Read),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_reload_replaces_the_token() {
+        let a = access(Some("old"), false, true);
+        a.replace(Policy {
+            token: Some("new".into()),
+            ..Policy::default()
+        });
+        assert_eq!(
+            a.check(&headers(Some("Bearer old")), Need::Write),
+            Err(Denied::WrongToken)
+        );
+        assert_eq!(a.check(&headers(Some("Bearer new")), Need::Write), Ok(()));
+    }
+
+    #[test]
+    fn the_token_file_is_trimmed_and_must_hold_one() {
+        let dir = std::env::temp_dir().join(format!("wsgate-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "abc\n").unwrap();
+        assert_eq!(read_token(&file).unwrap().as_ref(), "abc");
+        std::fs::write(&file, " \n").unwrap();
+        assert!(matches!(read_token(&file), Err(TokenError::Empty { .. })));
+        assert!(matches!(
+            read_token(&dir.join("missing")),
+            Err(TokenError::Read { .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
