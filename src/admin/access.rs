@@ -29,6 +29,13 @@ pub enum Denied {
     WrongToken,
     #[error("admin.token_file is not set and the admin listener is not on a loopback address")]
     NotLoopback,
+    /// Without a token, only a request addressed to the loopback listener by address or
+    /// `localhost`, from no other origin: a web page the operator's browser has open elsewhere
+    /// must not close tunnels (a cross-site POST, or DNS rebinding to 127.0.0.1).
+    #[error(
+        "without admin.token_file, closes and taps take requests from this host's own pages only"
+    )]
+    CrossOrigin,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,10 +116,39 @@ impl Access {
                 Some(_) => Err(Denied::WrongToken),
             },
             // protect_reads needs a token file (config validation), so only writes reach here.
-            (_, None) if self.loopback => Ok(()),
+            (_, None) if self.loopback => {
+                if local_and_same_origin(headers) {
+                    Ok(())
+                } else {
+                    Err(Denied::CrossOrigin)
+                }
+            }
             (_, None) => Err(Denied::NotLoopback),
         }
     }
+}
+
+/// `Host` names a loopback address or `localhost`, and `Origin`, if sent, is that same host.
+fn local_and_same_origin(headers: &HeaderMap) -> bool {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(host) = text(http::header::HOST) else {
+        return false;
+    };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let local = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let same_origin = text(http::header::ORIGIN).is_none_or(|origin| {
+        origin
+            .strip_prefix("http://")
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(host))
+    });
+    local && same_origin
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -181,10 +217,44 @@ mod tests {
         assert_eq!(a.check(&headers(None), Need::Nothing), Ok(()));
     }
 
+    fn local(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut h = headers(None);
+        h.insert(http::header::HOST, HeaderValue::from_str(host).unwrap());
+        if let Some(o) = origin {
+            h.insert(http::header::ORIGIN, HeaderValue::from_str(o).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn without_a_token_writes_only_from_this_hosts_own_pages() {
+        let a = access(None, false, true);
+        for host in [
+            "127.0.0.1:9901",
+            "localhost:9901",
+            "[::1]:9901",
+            "127.0.0.1",
+        ] {
+            assert_eq!(a.check(&local(None, host), Need::Write), Ok(()), "{host}");
+        }
+        let page = local(Some("http://127.0.0.1:9901"), "127.0.0.1:9901");
+        assert_eq!(a.check(&page, Need::Write), Ok(()));
+        let cross = local(Some("https://evil.example"), "127.0.0.1:9901");
+        assert_eq!(a.check(&cross, Need::Write), Err(Denied::CrossOrigin));
+        let rebound = local(Some("http://evil.example:9901"), "evil.example:9901");
+        assert_eq!(a.check(&rebound, Need::Write), Err(Denied::CrossOrigin));
+        assert_eq!(
+            a.check(&headers(None), Need::Write),
+            Err(Denied::CrossOrigin)
+        );
+        // Reads are not writes: a listing is the same for anyone.
+        assert_eq!(a.check(&cross, Need::Read), Ok(()));
+    }
+
     #[test]
     fn without_a_token_writes_only_on_loopback() {
         assert_eq!(
-            access(None, false, true).check(&headers(None), Need::Write),
+            access(None, false, true).check(&local(None, "127.0.0.1:1"), Need::Write),
             Ok(())
         );
         assert_eq!(

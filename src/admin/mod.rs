@@ -168,7 +168,7 @@ impl Admin {
 fn refusal(denied: Denied) -> Response<Body> {
     let status = match denied {
         Denied::NoToken | Denied::WrongToken => StatusCode::UNAUTHORIZED,
-        Denied::NotLoopback => StatusCode::FORBIDDEN,
+        Denied::NotLoopback | Denied::CrossOrigin => StatusCode::FORBIDDEN,
     };
     let mut response = query::error(status, &denied);
     if status == StatusCode::UNAUTHORIZED {
