@@ -55,6 +55,8 @@ ROWS = [
          [q(f"sum by (direction, kind) (rate(wsgate_ws_protocol_violations_total{{{SEL}}}{RATE}))", "{{direction}} {{kind}}")]),
         ("Close codes /s", "Close frames received, by sender and code.", "ops",
          [q(f"sum by (direction, code) (rate(wsgate_ws_closes_total{{{SEL}}}{RATE}))", "{{direction}} {{code}}")]),
+        ("Tunnels closed through the admin API", "POST /tunnels/{id}/close and /tunnels/close in the range, by route.", "short",
+         [q(f"sum by (route) (increase(wsgate_ws_admin_closes_total{{{SEL}}}[$__range]))", "{{route}}")]),
     ]),
     ("HTTP", "Every HTTP response wsgate sent (upgrades included, as 101).", [
         ("HTTP requests /s by status", "Responses by status code.", "ops",
