@@ -67,7 +67,7 @@ impl Admin {
         tracing::info!(tunnel = id, route = %tunnel.info.route, payload, "tap attached");
         let tap = Tap {
             frames,
-            started: tunnel.started,
+            started: tunnel.started(),
             left: limit,
             payload,
             done: false,

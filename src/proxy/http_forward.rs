@@ -126,7 +126,7 @@ async fn try_endpoint(
     let timeout = upstream.response_timeout();
     match tokio::time::timeout(timeout, upstream.http.request(request)).await {
         Err(_) => Attempt::Failed(ProxyError::ResponseTimeout {
-            endpoint: endpoint.addr.clone(),
+            endpoint: endpoint.addr.to_string(),
             timeout,
         }),
         Ok(Ok(response)) => Attempt::Done(response),

@@ -46,6 +46,9 @@ pub(crate) type Served = (Response<Body>, Option<Arc<Endpoint>>);
 /// A route with its upstream and metric handles resolved.
 pub struct Route {
     pub config: RouteConfig,
+    /// The route's and its upstream's names, shared by its tunnels' entries in `/tunnels`.
+    pub name: Arc<str>,
+    pub upstream_name: Arc<str>,
     pub upstream: Arc<Upstream>,
     pub metrics: Arc<RouteMetrics>,
     /// Open tunnels, for `websocket.max_connections`.
@@ -103,6 +106,8 @@ impl Proxy {
                     previous.and_then(|p| p.routes.iter().find(|old| old.config.name == r.name));
                 Ok(Route {
                     config: r.clone(),
+                    name: r.name.as_str().into(),
+                    upstream_name: upstreams[r.upstream].config.name.as_str().into(),
                     upstream: upstreams[r.upstream].clone(),
                     metrics: metrics.route(&r.name),
                     tunnels: old.map_or_else(Arc::default, |old| old.tunnels.clone()),
@@ -181,10 +186,7 @@ impl Proxy {
         // A 499 answered here (the client left inside its body) names the endpoint, as one dropped.
         let waited = (response.status() == client_closed()).then(|| record.trying.get());
         let endpoint = endpoint.or_else(|| waited.flatten());
-        record.finish(
-            response.status(),
-            endpoint.as_ref().map(|e| e.addr.as_str()),
-        );
+        record.finish(response.status(), endpoint.as_ref().map(|e| &*e.addr));
         Ok(response)
     }
 }
@@ -272,7 +274,7 @@ impl Drop for Record<'_> {
             return;
         }
         let endpoint = self.trying.get();
-        self.finish(client_closed(), endpoint.as_ref().map(|e| e.addr.as_str()));
+        self.finish(client_closed(), endpoint.as_ref().map(|e| &*e.addr));
     }
 }
 

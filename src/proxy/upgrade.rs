@@ -100,11 +100,11 @@ pub(super) async fn handle(up: Upgrade<'_>, req: Request<Incoming>, trying: &Try
                 .observe(received.elapsed().as_secs_f64());
             let (live, registration) = proxy.sessions.register(TunnelInfo {
                 id: 0,
-                route: route.metrics.route.as_str().into(),
+                route: route.name.clone(),
                 listener: slot.listener.clone(),
                 client: peer,
-                upstream: route.upstream.config.name.as_str().into(),
-                endpoint: endpoint.addr.as_str().into(),
+                upstream: route.upstream_name.clone(),
+                endpoint: endpoint.addr.clone(),
                 transport,
                 subprotocol,
                 extensions,
@@ -200,7 +200,7 @@ async fn negotiate(
     let request = upstream_request(proxy, req, &offer, peer, proto)?;
     let (stream, chosen) = route.upstream.connect(&selection).await?;
     trying.set(&chosen);
-    let endpoint = chosen.addr.as_str();
+    let endpoint = &*chosen.addr;
     // For the 101 and for a refusal alike: both came from this endpoint.
     let affinity = route
         .upstream

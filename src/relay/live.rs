@@ -34,7 +34,6 @@ pub struct TunnelInfo {
 
 pub struct LiveTunnel {
     pub info: TunnelInfo,
-    pub started: SystemTime,
     pub(super) shared: Shared,
     ended: Notify,
 }
@@ -91,7 +90,6 @@ impl LiveTunnel {
     pub fn new(info: TunnelInfo) -> Self {
         LiveTunnel {
             info,
-            started: SystemTime::now(),
             shared: Shared::new(),
             ended: Notify::new(),
         }
@@ -114,7 +112,7 @@ impl LiveTunnel {
             State::Open
         };
         Snapshot {
-            age: Duration::from_millis(self.shared.now_ms()),
+            age: self.shared.age(),
             from_client: traffic(Sender::Client),
             from_upstream: traffic(Sender::Upstream),
             last_data: Duration::from_millis(self.shared.last_data()),
@@ -157,6 +155,12 @@ impl LiveTunnel {
     pub fn tap(self: &Arc<Self>, payload: usize) -> Option<TapReceiver> {
         let frames = self.shared.tap.attach(payload)?;
         Some(tap::receiver(frames, self.clone()))
+    }
+
+    /// When the tunnel started by the wall clock: now less its age, so that a tunnel's start
+    /// reads no second clock (only the monotonic one its timers use).
+    pub fn started(&self) -> SystemTime {
+        SystemTime::now() - self.shared.age()
     }
 
     /// Whether the relay has ended.

@@ -224,6 +224,11 @@ impl Shared {
         &self.mail[index(side)]
     }
 
+    /// Since the tunnel started, to the clock's precision.
+    pub(super) fn age(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
     pub(super) fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }

@@ -61,6 +61,7 @@ fn ms(d: Duration) -> u64 {
 pub fn view<'a>(tunnel: &'a LiveTunnel, snapshot: &Snapshot) -> TunnelView<'a> {
     let info = &tunnel.info;
     let state: State = snapshot.state;
+    let started = SystemTime::now() - snapshot.age;
     TunnelView {
         id: info.id,
         route: &info.route,
@@ -72,12 +73,12 @@ pub fn view<'a>(tunnel: &'a LiveTunnel, snapshot: &Snapshot) -> TunnelView<'a> {
         subprotocol: info.subprotocol.as_deref(),
         extensions: info.extensions.as_deref(),
         subject: info.subject.as_deref(),
-        started: rfc3339(tunnel.started),
+        started: rfc3339(started),
         age_ms: ms(snapshot.age),
         state: state.label(),
         from_client: snapshot.from_client.into(),
         from_upstream: snapshot.from_upstream.into(),
-        last_data: rfc3339(tunnel.started + snapshot.last_data),
+        last_data: rfc3339(started + snapshot.last_data),
         idle_ms: ms(snapshot.age.saturating_sub(snapshot.last_data)),
         pings_answered: snapshot.pings_answered,
     }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::balance::stable_hash;
 
 pub struct Endpoint {
-    pub addr: String,
+    pub addr: Arc<str>,
     pub id: u64,
     epoch: Instant,
     fails: AtomicU32,
@@ -29,7 +29,7 @@ impl Endpoint {
     pub fn new(addr: &str, up: IntGauge, tunnels_gauge: IntGauge) -> Self {
         up.set(1);
         Endpoint {
-            addr: addr.to_owned(),
+            addr: addr.into(),
             id: stable_hash(addr),
             epoch: Instant::now(),
             fails: AtomicU32::new(0),
