@@ -146,7 +146,7 @@ routes: [{{ name: r, match: {{ path_prefix: "/" }}, upstream: u }}]
 
     fn refused(endpoint: &Endpoint) -> Attempt<(), Caller> {
         Attempt::ConnectFailed(ConnectError::Failed {
-            endpoint: endpoint.addr.clone(),
+            endpoint: endpoint.addr.to_string(),
             source: std::io::ErrorKind::ConnectionRefused.into(),
         })
     }
@@ -162,12 +162,12 @@ routes: [{{ name: r, match: {{ path_prefix: "/" }}, upstream: u }}]
         let result = upstream
             .attempt(&Selection::default(), retry, |endpoint| {
                 let mut tried = tried.lock().unwrap();
-                tried.push(endpoint.addr.clone());
+                tried.push(endpoint.addr.to_string());
                 let outcome = outcome(tried.len(), &endpoint);
                 async move { outcome }
             })
             .await
-            .map(|((), endpoint)| endpoint.addr.clone());
+            .map(|((), endpoint)| endpoint.addr.to_string());
         (result, tried.into_inner().unwrap())
     }
 
