@@ -1,5 +1,6 @@
-//! `auth`, `client_limits`, `rate_limit` and `max_duration`: typed when good, every error with its
-//! path when not (a key file that does not parse names the file).
+//! `auth`, `client_limits`, `rate_limit`, `max_duration` and the admin listener's access keys:
+//! typed when good, every error with its path when not (a key file that does not parse names the
+//! file).
 
 use std::time::Duration;
 
@@ -161,4 +162,30 @@ fn settings_that_limit_nothing_are_warnings() {
             "{path}: {all:?}"
         );
     }
+}
+
+#[test]
+fn admin_access_settings() {
+    let admin = |keys: &str| {
+        format!(
+            "{}admin: {{ bind: \"127.0.0.1:0\" {keys} }}\n",
+            config("", "", "")
+        )
+    };
+    let c = Config::from_yaml(&admin(
+        ", token_file: admin.token, protect_reads: true, tap_payloads: true",
+    ))
+    .unwrap_or_else(|e| panic!("{:?}", e.messages()));
+    let a = c.admin.unwrap();
+    assert_eq!(
+        a.token_file.as_deref(),
+        Some(std::path::Path::new("./admin.token"))
+    );
+    assert!(a.protect_reads && a.tap_payloads);
+    let a = Config::from_yaml(&admin("")).unwrap().admin.unwrap();
+    assert!(a.token_file.is_none() && !a.protect_reads && !a.tap_payloads);
+    assert_eq!(
+        at(&admin(", protect_reads: true"), "admin.protect_reads"),
+        "admin.protect_reads: needs admin.token_file (the token reads must carry)"
+    );
 }

@@ -60,7 +60,10 @@ impl Pump<'_> {
         };
         // One relaxed load per read: all that taps cost a tunnel that has none.
         let tapped = self.shared.tap.is_attached();
-        while !self.dst_done && w.pos < filled && self.then == Then::Continue {
+        while w.pos < filled && self.then == Then::Continue {
+            if self.dst_done && self.tracker.is_closed_or_failed() {
+                break;
+            }
             // Taken before the step, which may unmask or re-mask the bytes in place.
             let tap = (tapped && self.tracker.at_frame_boundary())
                 .then(|| {
@@ -73,6 +76,20 @@ impl Pump<'_> {
                 .step(&mut self.buf.data_mut()[w.pos..], whole_limit);
             if let Some(frame) = tap.filter(|_| !matches!(step, Step::NeedMore)) {
                 self.shared.tap.send(frame);
+            }
+            if self.dst_done {
+                // Nothing more goes to the receiver, but the sender's close still answers the one
+                // wsgate sent it (an admin close or a route's end write to both sides): seeing it
+                // completes the handshake, so wsgate closes TCP first instead of waiting out the
+                // close grace for a client that waits for it (RFC 6455 §7.1.1).
+                match step {
+                    Step::Close { len, code } => self.close_frame(&mut w, len, code),
+                    Step::Forward { len, .. }
+                    | Step::AnswerPing { len, .. }
+                    | Step::Discard { len, .. } => w.pos += len,
+                    Step::NeedMore | Step::Violation { .. } => break,
+                }
+                continue;
             }
             match step {
                 Step::NeedMore => break,

@@ -5,7 +5,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::super::test_io::*;
-use super::super::State;
+use super::super::{State, CLOSE_GRACE};
 use wsgate_proto::frame::OpCode;
 
 #[tokio::test(start_paused = true)]
@@ -70,9 +70,18 @@ async fn a_close_from_outside_reaches_both_sides_with_its_code_and_reason() {
     )
     .await;
     assert_eof(&mut t.client).await;
-    t.ended().await;
+    // The upstream closes its connection, as a server does; the client waits for wsgate to close
+    // its own, which it does at once rather than at the close grace (RFC 6455 §7.1.1).
+    t.upstream.shutdown().await.unwrap();
+    assert!(
+        t.ended().await < CLOSE_GRACE,
+        "ended before the close grace"
+    );
     assert!(t.live.has_ended());
     assert_eq!(t.live.snapshot().state, State::Closed);
+    let s = t.live.snapshot();
+    // The peers' answers are counted, as any close frame a sender sends.
+    assert_eq!((s.from_client.frames, s.from_upstream.frames), (2, 1));
 }
 
 #[tokio::test(start_paused = true)]
