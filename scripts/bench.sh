@@ -8,7 +8,7 @@
 # (scripts/bench/admin.sh): wsgate's throughput with a tap attached to another tunnel (tap), and the
 # time GET /tunnels takes with 10,000 tunnels open (tunnels-list).
 #
-#   scripts/bench.sh            # the full run (about 14 minutes); the table goes to stdout
+#   scripts/bench.sh            # the full run (about 13 minutes); the table goes to stdout
 #   scripts/bench.sh --smoke    # every mode once, briefly (what .ci/run does): checks the script works
 #   ONLY=idle,handshakes scripts/bench.sh   # some of idle, throughput, latency, handshakes,
 #                                           # auth-handshakes, tls-idle, tls-throughput,
