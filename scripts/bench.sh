@@ -4,14 +4,16 @@
 # no session resumption) over wss://; wsgate's handshake rate with each kind of route auth; and HTTP/2
 # (wsgate-h2, haproxy-h2: the same TLS, ALPN h2): WebSockets over HTTP/2 (RFC 8441 extended CONNECT,
 # many streams per connection) and plain HTTP/2 requests (h2load, with nginx-h2 too: nginx cannot do
-# RFC 8441), each beside wsgate's own HTTP/1.1 number for the same load (wsgate-h1).
+# RFC 8441), each beside wsgate's own HTTP/1.1 number for the same load (wsgate-h1); and the admin API
+# (scripts/bench/admin.sh): wsgate's throughput with a tap attached to another tunnel (tap), and the
+# time GET /tunnels takes with 10,000 tunnels open (tunnels-list).
 #
-#   scripts/bench.sh            # the full run (about 11 minutes); the table goes to stdout
+#   scripts/bench.sh            # the full run (about 13 minutes); the table goes to stdout
 #   scripts/bench.sh --smoke    # every mode once, briefly (what .ci/run does): checks the script works
 #   ONLY=idle,handshakes scripts/bench.sh   # some of idle, throughput, latency, handshakes,
 #                                           # auth-handshakes, tls-idle, tls-throughput,
-#                                           # tls-handshakes, h2-idle, h2-throughput, h2-requests
-#                                           # (profiling)
+#                                           # tls-handshakes, h2-idle, h2-throughput, h2-requests,
+#                                           # tap, tunnels-list (profiling)
 #   H2_TARGETS=haproxy scripts/bench.sh      # the h2-* modes without wsgate-h2 (default:
 #                                           # "wsgate haproxy"), for a wsgate build without HTTP/2;
 #                                           # otherwise a wsgate-h2 that fails to start or to answer
@@ -35,9 +37,15 @@ SCALE=${SCALE:-9900}
 H2_IDLE=${H2_IDLE:-2000}
 H2_IDLE_CONNECTIONS=${H2_IDLE_CONNECTIONS:-20}
 H2_REQUESTS=${H2_REQUESTS:-200000}
-ONLY=,${ONLY:-idle,tls-idle,h2-idle,throughput,tls-throughput,h2-throughput,latency,handshakes,auth-handshakes,tls-handshakes,h2-requests},
+# tunnels-list: TUNNELS_LIST WebSockets over HTTP/2 (TUNNELS_LIST_CONNECTIONS connections) listed.
+TUNNELS_LIST=${TUNNELS_LIST:-10000}
+TUNNELS_LIST_CONNECTIONS=${TUNNELS_LIST_CONNECTIONS:-100}
+# tap: the throughput scenarios ("connections size inflight") measured with and without a tap elsewhere.
+TAP_SHAPES=("64 16 16" "16 1024 16" "4 65536 4")
+ONLY=,${ONLY:-idle,tls-idle,h2-idle,throughput,tls-throughput,h2-throughput,latency,handshakes,auth-handshakes,tls-handshakes,h2-requests,tap,tunnels-list},
 wanted() { [[ $ONLY == *",$1,"* ]]; }
-if ((SMOKE)); then RUNS=1; DURATION=1; IDLE=200; SCALE=300; H2_IDLE=200; H2_IDLE_CONNECTIONS=4; H2_REQUESTS=20000; fi
+if ((SMOKE)); then RUNS=1; DURATION=1; IDLE=200; SCALE=300; H2_IDLE=200; H2_IDLE_CONNECTIONS=4; H2_REQUESTS=20000
+  TUNNELS_LIST=300; TUNNELS_LIST_CONNECTIONS=4; TAP_SHAPES=("16 1024 16"); fi
 H2_WANTED=0
 if wanted h2-idle || wanted h2-throughput || wanted h2-requests; then H2_WANTED=1; fi
 # Which proxies the h2-* modes measure over HTTP/2, named NAME-h2 in the results.
@@ -116,7 +124,7 @@ ECHO_PORT=$(free_port)
 PIDS+=($!)
 wait_port "$ECHO_PORT"
 
-declare -A URL PID
+declare -A URL PID ADMIN
 URL[direct]=ws://127.0.0.1:$ECHO_PORT/
 
 # start_wsgate NAME REMASK [tls|h2|h1] [AUTH]: a wsgate as target NAME; REMASK (true/false) is the
@@ -169,11 +177,15 @@ YAML
   # A config wsgate refuses is a message in its log, not a port that never opens.
   wait_port "$port" || { log "$name: $(tail -5 "$WORK/$name.log" | tr '\n' ' ')"; return 1; }
   URL[$name]=$scheme://$host:$port/
+  ADMIN[$name]=127.0.0.1:$admin
 }
 
 # start_nginx, start_haproxy, start_auth_service, start_static: the other processes of the run.
 # shellcheck source=scripts/bench/peers.sh
 source "$ROOT/scripts/bench/peers.sh"
+# tap_mode, tunnels_list_mode: the admin API's modes.
+# shellcheck source=scripts/bench/admin.sh
+source "$ROOT/scripts/bench/admin.sh"
 
 # make_jwt ALG KEY: a compact JWS (RFC 7515) of {"sub":"bench","exp":now+1 day} signed with KEY by
 # openssl: RS256 is its PKCS#1 v1.5 signature as is; ES256's DER ECDSA signature becomes the 64-byte
@@ -228,7 +240,7 @@ PY
 stop() {
   kill "${PID[$1]}" 2>/dev/null || true
   wait "${PID[$1]}" 2>/dev/null || true
-  unset "PID[$1]" "URL[$1]"
+  unset "PID[$1]" "URL[$1]" "ADMIN[$1]"
 }
 
 PROXIES=(wsgate nginx haproxy)
@@ -433,5 +445,16 @@ wanted h2-requests && for run in $(seq "$RUNS"); do
   done
   record wsgate-h1 "$run" requests --url "https://${URL[wsgate-h1]#wss://}static" -n "$H2_REQUESTS" -c 128 -m 1 --h1
 done
+
+# The admin API (issue 16): wsgate's throughput while a tap is attached to one more tunnel, then the
+# listing of many open tunnels.
+if wanted tap; then
+  log "tap: wsgate throughput alone and with a tapped tunnel beside it (10 ms trickle, then a flood); $RUNS interleaved runs"
+  tap_mode wsgate
+fi
+if wanted tunnels-list; then
+  log "tunnels-list: GET /tunnels with $TUNNELS_LIST WebSockets open over $TUNNELS_LIST_CONNECTIONS HTTP/2 connections"
+  tunnels_list_mode "$TUNNELS_LIST" "$TUNNELS_LIST_CONNECTIONS"
+fi
 
 BENCH_SMOKE=$SMOKE python3 scripts/bench/report.py "$RESULTS" | tee "$OUT/table.txt"

@@ -14,6 +14,7 @@ mod latency;
 mod stream;
 mod throughput;
 mod tls;
+mod trickle;
 mod ws;
 
 use std::path::PathBuf;
@@ -138,6 +139,24 @@ enum Mode {
         /// "Name: value" added to every upgrade request (repeatable), e.g. "Authorization: Bearer <jwt>".
         #[arg(long = "header", value_name = "NAME: VALUE")]
         headers: Vec<String>,
+    },
+    /// One ws:// WebSocket carrying a message every --interval (0: a flood, --inflight at a time),
+    /// each echo read, until SIGTERM, SIGINT or --duration.
+    ///
+    /// Prints {"mode":"trickle","event":"open","local":"IP:PORT"} once open (its client address, by
+    /// which the bench finds the tunnel on wsgate's admin API), then its counts when it stops.
+    Trickle {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 32)]
+        size: usize,
+        #[arg(long, default_value = "10ms", value_parser = seconds)]
+        interval: Duration,
+        /// Messages in flight when --interval is 0.
+        #[arg(long, default_value_t = 16)]
+        inflight: usize,
+        #[arg(long, default_value = "600s", value_parser = seconds)]
+        duration: Duration,
     },
 }
 
@@ -279,6 +298,22 @@ async fn main() {
             )),
             Err(e) => Err(e),
         },
+        Mode::Trickle {
+            url,
+            size,
+            interval,
+            inflight,
+            duration,
+        } => {
+            trickle::run(trickle::Params {
+                url,
+                size,
+                interval,
+                inflight,
+                duration,
+            })
+            .await
+        }
     };
     match result {
         Ok(line) if line.is_empty() => {}

@@ -6,6 +6,8 @@ import statistics
 import sys
 from collections import defaultdict
 
+import report_admin
+
 PROXIES = ["wsgate", "nginx", "haproxy"]
 TARGETS = ["direct"] + PROXIES
 # The same proxies terminating TLS (wss://) toward the same plain echo backend.
@@ -25,6 +27,7 @@ AUTH_MODES = [("wsgate", "none"), ("wsgate-jwt-es256", "jwt ES256"), ("wsgate-jw
 
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
+    rows, admin_rows = report_admin.split(rows)
     tput = defaultdict(list)
     latency_runs, handshake_runs, handshake_cost = defaultdict(list), defaultdict(list), defaultdict(list)
     auth_runs = defaultdict(list)
@@ -155,12 +158,13 @@ def main(path):
     auth_section(auth_runs)
     tls_section(tput, handshake_runs, handshake_cost, idle, negotiated, verdicts)
     h2_sections(h2_rows, negotiated, verdicts)
+    admin_empty = report_admin.sections(admin_rows, verdicts, human)
 
     # A measurement with nothing in it (every connection refused, every handshake failed) is a broken
     # setup, not a slow proxy: say so and fail, smoke run or not.
     empty = [f"{r['target']} {r['mode']}" + (f" {r.get('streams', r['connections'])} x {human(r['size'])}"
                                              if r["mode"] == "throughput" else "")
-             for r in rows if not r.get(EMPTY_KEY[r["mode"]])]
+             for r in rows if not r.get(EMPTY_KEY[r["mode"]])] + admin_empty
     if empty:
         print("Empty measurements (see the log for their errors): " + ", ".join(empty))
         sys.exit(1)
