@@ -6,10 +6,9 @@
 mod admin;
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use admin::{answer_close, only_id, Admin};
+use admin::{answer_close, only_id, two_routes, Admin};
 use serde_json::json;
 use support::*;
 use tokio::io::AsyncWriteExt;
@@ -165,22 +164,6 @@ async fn a_close_refuses_bad_asks_and_unknown_tunnels() {
     assert_eq!(admin_closes(&running, "echo"), Some(0.0));
     client.send(&client_frame(0x81, b"still here")).await;
     assert_eq!(client.frame().await, Some((0x81, b"still here".to_vec())));
-}
-
-/// Routes `a` (`/a`) and `b` (`/b`) to two echo backends.
-fn two_routes(a: SocketAddr, b: SocketAddr) -> String {
-    format!(
-        r#"
-listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
-admin: {{ bind: "127.0.0.1:0" }}
-upstreams:
-  ua: {{ endpoints: ["{a}"], connect_timeout: 1s }}
-  ub: {{ endpoints: ["{b}"], connect_timeout: 1s }}
-routes:
-  - {{ name: a, match: {{ path_prefix: "/a" }}, upstream: ua }}
-  - {{ name: b, match: {{ path_prefix: "/b" }}, upstream: ub }}
-"#
-    )
 }
 
 struct Two {

@@ -8,30 +8,13 @@ mod support;
 
 use std::net::SocketAddr;
 
-use admin::Admin;
+use admin::{two_routes, Admin};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use support::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-
-/// Two routes, `a` on `/a` to upstream `ua` and `b` on `/b` to upstream `ub`, and nothing else (so a
-/// path of neither has no route).
-fn two_routes(a: SocketAddr, b: SocketAddr) -> String {
-    format!(
-        r#"
-listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
-admin: {{ bind: "127.0.0.1:0" }}
-upstreams:
-  ua: {{ endpoints: ["{a}"], connect_timeout: 1s }}
-  ub: {{ endpoints: ["{b}"], connect_timeout: 1s }}
-routes:
-  - {{ name: a, match: {{ path_prefix: "/a" }}, upstream: ua }}
-  - {{ name: b, match: {{ path_prefix: "/b" }}, upstream: ub }}
-"#
-    )
-}
 
 /// An upgrade from source address `ip` to `path`; the open stream.
 async fn tunnel_from(ip: &str, addr: SocketAddr, path: &str) -> TcpStream {

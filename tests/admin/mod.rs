@@ -232,3 +232,20 @@ pub async fn only_id(admin: &Admin, route: &str) -> u64 {
     })
     .await
 }
+
+/// Two routes, `a` on `/a` to upstream `ua` and `b` on `/b` to upstream `ub`, and nothing else (so a
+/// path of neither has no route).
+pub fn two_routes(a: SocketAddr, b: SocketAddr) -> String {
+    format!(
+        r#"
+listeners: [{{ name: public, bind: "127.0.0.1:0" }}]
+admin: {{ bind: "127.0.0.1:0" }}
+upstreams:
+  ua: {{ endpoints: ["{a}"], connect_timeout: 1s }}
+  ub: {{ endpoints: ["{b}"], connect_timeout: 1s }}
+routes:
+  - {{ name: a, match: {{ path_prefix: "/a" }}, upstream: ua }}
+  - {{ name: b, match: {{ path_prefix: "/b" }}, upstream: ub }}
+"#
+    )
+}
