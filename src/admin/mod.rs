@@ -75,27 +75,19 @@ impl Endpoint {
             s.parse::<u64>()
                 .map_err(|_| format!("{s:?} is not a tunnel id"))
         };
-        Some(Ok(match segments.as_slice() {
-            [] => (Endpoint::Page, Method::GET),
-            ["metrics"] => (Endpoint::Metrics, Method::GET),
-            ["healthz"] => (Endpoint::Healthz, Method::GET),
-            ["readyz"] => (Endpoint::Readyz, Method::GET),
-            ["tunnels"] => (Endpoint::List, Method::GET),
-            ["tunnels", "close"] => (Endpoint::CloseMany, Method::POST),
-            ["tunnels", s] => match id(s) {
-                Ok(id) => (Endpoint::Show(id), Method::GET),
-                Err(e) => return Some(Err(e)),
-            },
-            ["tunnels", s, "close"] => match id(s) {
-                Ok(id) => (Endpoint::Close(id), Method::POST),
-                Err(e) => return Some(Err(e)),
-            },
-            ["tunnels", s, "tap"] => match id(s) {
-                Ok(id) => (Endpoint::Tap(id), Method::GET),
-                Err(e) => return Some(Err(e)),
-            },
+        let get = |endpoint| Ok((endpoint, Method::GET));
+        Some(match segments.as_slice() {
+            [] => get(Endpoint::Page),
+            ["metrics"] => get(Endpoint::Metrics),
+            ["healthz"] => get(Endpoint::Healthz),
+            ["readyz"] => get(Endpoint::Readyz),
+            ["tunnels"] => get(Endpoint::List),
+            ["tunnels", "close"] => Ok((Endpoint::CloseMany, Method::POST)),
+            ["tunnels", s] => id(s).map(|id| (Endpoint::Show(id), Method::GET)),
+            ["tunnels", s, "close"] => id(s).map(|id| (Endpoint::Close(id), Method::POST)),
+            ["tunnels", s, "tap"] => id(s).map(|id| (Endpoint::Tap(id), Method::GET)),
             _ => return None,
-        }))
+        })
     }
 
     fn needs(&self) -> Need {

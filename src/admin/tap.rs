@@ -10,10 +10,10 @@ use hyper::body::Frame;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::query::error;
-use super::tunnels::missing;
+use super::tunnels::{missing, unknown};
 use super::{Admin, Body};
 use crate::relay::tap::{TapReceiver, MAX_TAP_PAYLOAD};
-use crate::sessions::{tap_line, TapLine};
+use crate::sessions::{tap_line, Pair, TapLine};
 
 struct Tap {
     frames: TapReceiver,
@@ -25,7 +25,7 @@ struct Tap {
 }
 
 impl Admin {
-    pub(super) fn tap(&self, id: u64, query: &[(String, String)]) -> Response<Body> {
+    pub(super) fn tap(&self, id: u64, query: &[Pair]) -> Response<Body> {
         let mut limit = None;
         let mut payload = 0;
         for (key, value) in query {
@@ -44,12 +44,7 @@ impl Admin {
                         )
                     }
                 },
-                _ => {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("unknown query parameter {key:?}"),
-                    )
-                }
+                _ => return unknown(key),
             }
         }
         if payload > 0 && !self.access.policy().tap_payloads {

@@ -8,11 +8,11 @@ use rand::Rng;
 
 use super::query::{error, json};
 use super::{Admin, Body};
-use crate::relay::{is_sendable_code, LiveTunnel, State, CLOSE_GRACE, MAX_REASON_LEN};
-use crate::sessions::{view, Filter};
-use wsgate_proto::close::CloseCode;
+use crate::relay::{LiveTunnel, CLOSE_GRACE, MAX_REASON_LEN};
+use crate::sessions::{view, Filter, Pair};
+use wsgate_proto::close::{is_valid_wire_code, CloseCode};
 
-type Query = [(String, String)];
+type Query = [Pair];
 
 /// What an operator's close sends.
 struct CloseAsk {
@@ -25,14 +25,11 @@ const MAX_SPREAD: Duration = Duration::from_secs(3600);
 
 impl Admin {
     pub(super) fn list(&self, query: &Query) -> Response<Body> {
-        let mut filter = Filter::default();
-        for (key, value) in query {
-            match filter.set(key, value) {
-                Ok(true) => {}
-                Ok(false) => return unknown(key),
-                Err(e) => return error(StatusCode::BAD_REQUEST, e),
-            }
-        }
+        let filter = match Filter::parse(query) {
+            Ok((_, rest)) if !rest.is_empty() => return unknown(&rest[0].0),
+            Ok((filter, _)) => filter,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
         let tunnels = self.sessions.list(&filter);
         let views: Vec<_> = tunnels.iter().map(|t| view(t, &t.snapshot())).collect();
         json(StatusCode::OK, &views)
@@ -57,29 +54,24 @@ impl Admin {
         let Some(tunnel) = self.sessions.get(id) else {
             return missing(id);
         };
-        self.close_tunnel(&tunnel, &ask);
+        close_logged(&self.metrics, &tunnel, &ask);
         // The tunnel's own close grace bounds the handshake; a second over it, the tunnel is cut.
         let wait = CLOSE_GRACE + Duration::from_secs(1);
         let _ = tokio::time::timeout(wait, tunnel.ended()).await;
-        let mut snapshot = tunnel.snapshot();
-        if tunnel.has_ended() {
-            snapshot.state = State::Closed;
-        }
-        json(StatusCode::OK, &view(&tunnel, &snapshot))
+        // `closed` once the relay has ended.
+        json(StatusCode::OK, &view(&tunnel, &tunnel.snapshot()))
     }
 
     /// Closes every tunnel a filter matches, each at a random moment of `spread`, as a drain does.
     pub(super) fn close_many(&self, query: &Query) -> Response<Body> {
-        let mut filter = Filter::default();
+        let (filter, pairs) = match Filter::parse(query) {
+            Ok(parsed) => parsed,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
         let mut spread = Duration::from_secs(10);
         let mut all = false;
         let mut rest = Vec::new();
-        for (key, value) in query {
-            match filter.set(key, value) {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => return error(StatusCode::BAD_REQUEST, e),
-            }
+        for pair @ (key, value) in pairs {
             match key.as_str() {
                 "spread" => match humantime::parse_duration(value) {
                     Ok(d) if d <= MAX_SPREAD => spread = d,
@@ -91,10 +83,10 @@ impl Admin {
                     "false" | "0" => all = false,
                     _ => return error(StatusCode::BAD_REQUEST, "all: true or false"),
                 },
-                _ => rest.push((key.clone(), value.clone())),
+                _ => rest.push(pair),
             }
         }
-        let ask = match close_ask(&rest) {
+        let ask = match close_ask(rest) {
             Ok(ask) => ask,
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         };
@@ -137,10 +129,6 @@ impl Admin {
             &serde_json::json!({ "matched": count, "spread_ms": spread.as_millis() as u64 }),
         )
     }
-
-    fn close_tunnel(&self, tunnel: &LiveTunnel, ask: &CloseAsk) {
-        close_logged(&self.metrics, tunnel, ask);
-    }
 }
 
 /// Asks the tunnel to close; logged and counted once per tunnel asked.
@@ -163,7 +151,9 @@ fn close_logged(metrics: &crate::metrics::Metrics, tunnel: &LiveTunnel, ask: &Cl
 }
 
 /// `code` (default 1001) and `reason` of a close; anything else is refused.
-fn close_ask(query: &Query) -> Result<CloseAsk, String> {
+fn close_ask<'q>(
+    query: impl IntoIterator<Item = &'q (String, String)>,
+) -> Result<CloseAsk, String> {
     let mut ask = CloseAsk {
         code: CloseCode::GOING_AWAY.as_u16(),
         reason: String::new(),
@@ -174,7 +164,7 @@ fn close_ask(query: &Query) -> Result<CloseAsk, String> {
                 ask.code = value
                     .parse::<u16>()
                     .ok()
-                    .filter(|&c| is_sendable_code(c))
+                    .filter(|&c| is_valid_wire_code(c))
                     .ok_or_else(|| {
                         format!("code: {value:?} is not a close code one may send (1000-1003, 1007-1014, 3000-4999)")
                     })?
@@ -186,17 +176,18 @@ fn close_ask(query: &Query) -> Result<CloseAsk, String> {
                 ))
             }
             "reason" => ask.reason = value.clone(),
-            _ => return Err(format!("unknown query parameter {key:?}")),
+            _ => return Err(unknown_parameter(key)),
         }
     }
     Ok(ask)
 }
 
-fn unknown(key: &str) -> Response<Body> {
-    error(
-        StatusCode::BAD_REQUEST,
-        format!("unknown query parameter {key:?}"),
-    )
+pub(super) fn unknown(key: &str) -> Response<Body> {
+    error(StatusCode::BAD_REQUEST, unknown_parameter(key))
+}
+
+fn unknown_parameter(key: &str) -> String {
+    format!("unknown query parameter {key:?}")
 }
 
 pub(super) fn missing(id: u64) -> Response<Body> {

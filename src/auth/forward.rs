@@ -211,12 +211,12 @@ impl ForwardAuth {
 
     /// Who the service says the client is: the first value of the first `copy_headers` name it
     /// sent (`X-User`, say), for `/tunnels`.
-    pub fn identity(&self, allowed: &HeaderMap) -> Option<String> {
+    pub fn identity(&self, allowed: &HeaderMap) -> Option<Box<str>> {
         self.copy
             .iter()
             .find_map(|name| allowed.get(name))
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+            .map(Into::into)
     }
 
     /// Puts an `Allow`'s headers on the upstream request: every `copy_headers` name the client sent

@@ -180,7 +180,7 @@ impl Metrics {
         // At 0 from the start; counted by `admin_close`.
         self.tunnel.admin_closes.with_label_values(&[route]);
         Arc::new(RouteMetrics {
-            route: route.to_owned(),
+            route: route.into(),
             metrics: self.clone(),
             client: direction(Sender::Client),
             upstream: direction(Sender::Upstream),
@@ -274,7 +274,8 @@ impl Transport {
 
 /// Handles of one route, resolved when the configuration is loaded.
 pub struct RouteMetrics {
-    pub route: String,
+    /// Shared with the route's tunnels' entries in `/tunnels`.
+    pub route: Arc<str>,
     metrics: Metrics,
     pub client: DirectionMetrics,
     pub upstream: DirectionMetrics,

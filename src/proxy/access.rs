@@ -216,7 +216,7 @@ impl RouteAccess {
             match decision.map_err(AccessError::AuthService)? {
                 Decision::Allow(headers) => {
                     if admitted.subject.is_none() {
-                        admitted.subject = forward.identity(&headers).map(Into::into);
+                        admitted.subject = forward.identity(&headers);
                     }
                     forward.apply(headers, &mut parts.headers)
                 }

@@ -46,9 +46,6 @@ pub(crate) type Served = (Response<Body>, Option<Arc<Endpoint>>);
 /// A route with its upstream and metric handles resolved.
 pub struct Route {
     pub config: RouteConfig,
-    /// The route's and its upstream's names, shared by its tunnels' entries in `/tunnels`.
-    pub name: Arc<str>,
-    pub upstream_name: Arc<str>,
     pub upstream: Arc<Upstream>,
     pub metrics: Arc<RouteMetrics>,
     /// Open tunnels, for `websocket.max_connections`.
@@ -106,8 +103,6 @@ impl Proxy {
                     previous.and_then(|p| p.routes.iter().find(|old| old.config.name == r.name));
                 Ok(Route {
                     config: r.clone(),
-                    name: r.name.as_str().into(),
-                    upstream_name: upstreams[r.upstream].config.name.as_str().into(),
                     upstream: upstreams[r.upstream].clone(),
                     metrics: metrics.route(&r.name),
                     tunnels: old.map_or_else(Arc::default, |old| old.tunnels.clone()),
@@ -235,9 +230,7 @@ impl Record<'_> {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let label = self
-            .route
-            .map_or(names::NO_ROUTE, |r| r.metrics.route.as_str());
+        let label = self.route.map_or(names::NO_ROUTE, |r| &*r.metrics.route);
         let elapsed = self.received.elapsed();
         match self.route {
             Some(route) => {

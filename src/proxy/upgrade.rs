@@ -100,10 +100,10 @@ pub(super) async fn handle(up: Upgrade<'_>, req: Request<Incoming>, trying: &Try
                 .observe(received.elapsed().as_secs_f64());
             let (live, registration) = proxy.sessions.register(TunnelInfo {
                 id: 0,
-                route: route.name.clone(),
+                route: route.metrics.route.clone(),
                 listener: slot.listener.clone(),
                 client: peer,
-                upstream: route.upstream_name.clone(),
+                upstream: route.upstream.name.clone(),
                 endpoint: endpoint.addr.clone(),
                 transport,
                 subprotocol,

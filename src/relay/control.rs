@@ -41,6 +41,9 @@ impl CloseReason {
     }
 }
 
+/// The longest close reason: a close frame's payload is 125 bytes, two of them the code.
+pub const MAX_REASON_LEN: usize = 123;
+
 /// A complete control frame ready to write.
 pub struct ControlFrame {
     bytes: [u8; 131],
@@ -59,11 +62,11 @@ impl ControlFrame {
         ControlFrame { bytes, len }
     }
 
-    /// A close frame; `reason` is cut to the 123 bytes a close payload has room for.
+    /// A close frame; `reason` is cut to the `MAX_REASON_LEN` bytes a close payload has room for.
     pub fn close(code: u16, reason: &str, receiver: Sender) -> Self {
         let mut payload = [0u8; 125];
         payload[..2].copy_from_slice(&code.to_be_bytes());
-        let text = &reason.as_bytes()[..reason.len().min(123)];
+        let text = &reason.as_bytes()[..reason.len().min(MAX_REASON_LEN)];
         payload[2..2 + text.len()].copy_from_slice(text);
         Self::new(OpCode::Close, &payload[..2 + text.len()], receiver)
     }

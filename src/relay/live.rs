@@ -11,7 +11,7 @@ use wsgate_proto::tracker::Sender;
 
 use super::control::CloseReason;
 use super::shared::Shared;
-use super::tap::{self, TapReceiver};
+use super::tap::TapReceiver;
 use crate::metrics::Transport;
 
 /// What a tunnel is: set once, before its relay starts.
@@ -38,8 +38,8 @@ pub struct LiveTunnel {
     ended: Notify,
 }
 
-/// Traffic one side sent so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Traffic one side sent so far (as `/tunnels` shows it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Traffic {
     pub frames: u64,
     pub messages: u64,
@@ -78,14 +78,6 @@ impl State {
     }
 }
 
-/// Close codes an operator may send: the ones RFC 6455 lets an endpoint send, and 3000-4999.
-pub fn is_sendable_code(code: u16) -> bool {
-    wsgate_proto::close::is_valid_wire_code(code)
-}
-
-/// The longest close reason: a close frame's payload is 125 bytes, two of them the code.
-pub const MAX_REASON_LEN: usize = 123;
-
 impl LiveTunnel {
     pub fn new(info: TunnelInfo) -> Self {
         LiveTunnel {
@@ -123,7 +115,7 @@ impl LiveTunnel {
 
     /// Asks for a close frame with `code` and `reason` to both sides, between frames, as a drain
     /// does; the tunnel then waits for the close handshake up to its close grace. The first close
-    /// asked for wins. `reason` must be at most `MAX_REASON_LEN` bytes.
+    /// asked for wins. `reason` is cut to `MAX_REASON_LEN` bytes.
     pub fn close(&self, code: u16, reason: &str) {
         self.shared.set_admin_reason(reason);
         for side in [Sender::Client, Sender::Upstream] {
@@ -154,7 +146,10 @@ impl LiveTunnel {
     /// Attaches a tap; `None` once the tunnel has ended.
     pub fn tap(self: &Arc<Self>, payload: usize) -> Option<TapReceiver> {
         let frames = self.shared.tap.attach(payload)?;
-        Some(tap::receiver(frames, self.clone()))
+        Some(TapReceiver {
+            frames,
+            tunnel: self.clone(),
+        })
     }
 
     /// When the tunnel started by the wall clock: now less its age, so that a tunnel's start
@@ -166,9 +161,5 @@ impl LiveTunnel {
     /// Whether the relay has ended.
     pub fn has_ended(&self) -> bool {
         self.shared.has_ended()
-    }
-
-    pub(super) fn shared(&self) -> &Shared {
-        &self.shared
     }
 }

@@ -30,12 +30,10 @@ use bytes::Bytes;
 use crate::config::{Keepalive, TrafficLimit};
 use crate::drain::DrainSignal;
 use crate::metrics::RouteMetrics;
-pub use control::CloseReason;
+pub use control::{CloseReason, MAX_REASON_LEN};
 use io::Leg;
 pub use io::{H2Stream, TunnelIo};
-pub use live::{
-    is_sendable_code, LiveTunnel, Snapshot, State, Traffic, TunnelInfo, MAX_REASON_LEN,
-};
+pub use live::{LiveTunnel, Snapshot, Traffic, TunnelInfo};
 use pump::Pump;
 use rate::RateGate;
 use shared::{Shared, TunnelStats};
@@ -106,7 +104,7 @@ pub async fn run<C: TunnelIo, U: TunnelIo>(
     metrics.active.inc();
     let started = Instant::now();
 
-    let shared = live.shared();
+    let shared = &live.shared;
     let drain = drain_close(params.drain, shared);
     // In a block of its own, so that the tunnel's future keeps none of it but what it built.
     let (client_gate, upstream_gate, mut ending) = {

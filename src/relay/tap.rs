@@ -42,7 +42,7 @@ pub(super) struct TapHub {
 /// A tap's end of the channel; detaches when dropped.
 pub struct TapReceiver {
     pub(super) frames: broadcast::Receiver<Arc<TapFrame>>,
-    hub: Arc<super::LiveTunnel>,
+    pub(super) tunnel: Arc<super::LiveTunnel>,
 }
 
 impl TapReceiver {
@@ -53,7 +53,7 @@ impl TapReceiver {
 
 impl Drop for TapReceiver {
     fn drop(&mut self) {
-        let hub = &self.hub.shared.tap;
+        let hub = &self.tunnel.shared.tap;
         if hub.attached.fetch_sub(1, Ordering::Relaxed) == 1 {
             hub.payload.store(0, Ordering::Relaxed);
         }
@@ -118,15 +118,5 @@ impl TapHub {
         if let Some(sender) = channel.as_ref() {
             let _ = sender.send(Arc::new(frame));
         }
-    }
-}
-
-pub(super) fn receiver(
-    frames: broadcast::Receiver<Arc<TapFrame>>,
-    tunnel: Arc<super::LiveTunnel>,
-) -> TapReceiver {
-    TapReceiver {
-        frames,
-        hub: tunnel,
     }
 }

@@ -7,6 +7,9 @@ use ipnet::IpNet;
 
 use crate::relay::TunnelInfo;
 
+/// A decoded `name=value` of a query string.
+pub type Pair = (String, String);
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     pub route: Option<String>,
@@ -28,6 +31,18 @@ pub enum FilterError {
 }
 
 impl Filter {
+    /// The filters among a query's pairs, and the pairs that are not filters', in order.
+    pub fn parse(query: &[Pair]) -> Result<(Filter, Vec<&Pair>), FilterError> {
+        let mut filter = Filter::default();
+        let mut rest = Vec::new();
+        for pair in query {
+            if !filter.set(&pair.0, &pair.1)? {
+                rest.push(pair);
+            }
+        }
+        Ok((filter, rest))
+    }
+
     /// Takes one query parameter; `Ok(false)` when `key` is not a filter's.
     pub fn set(&mut self, key: &str, value: &str) -> Result<bool, FilterError> {
         let text = |name: &'static str| {

@@ -7,6 +7,6 @@ mod filter;
 mod registry;
 mod view;
 
-pub use filter::Filter;
+pub use filter::{Filter, Pair};
 pub use registry::{Registration, Registry};
 pub use view::{tap_line, view, TapLine};

@@ -7,7 +7,7 @@ use wsgate_proto::frame::OpCode;
 use wsgate_proto::tracker::Sender;
 
 use crate::relay::tap::TapFrame;
-use crate::relay::{LiveTunnel, Snapshot, State, Traffic};
+use crate::relay::{LiveTunnel, Snapshot, Traffic};
 
 #[derive(Serialize)]
 pub struct TunnelView<'a> {
@@ -24,28 +24,11 @@ pub struct TunnelView<'a> {
     started: String,
     age_ms: u64,
     state: &'static str,
-    from_client: TrafficView,
-    from_upstream: TrafficView,
+    from_client: Traffic,
+    from_upstream: Traffic,
     last_data: String,
     idle_ms: u64,
     pings_answered: u64,
-}
-
-#[derive(Serialize)]
-struct TrafficView {
-    frames: u64,
-    messages: u64,
-    bytes: u64,
-}
-
-impl From<Traffic> for TrafficView {
-    fn from(t: Traffic) -> Self {
-        TrafficView {
-            frames: t.frames,
-            messages: t.messages,
-            bytes: t.bytes,
-        }
-    }
 }
 
 fn rfc3339(at: SystemTime) -> String {
@@ -56,11 +39,9 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-/// The tunnel as `/tunnels` shows it; `state` overrides the snapshot's (a close answer says
-/// `closed` once the relay ended).
+/// The tunnel as `/tunnels` shows it.
 pub fn view<'a>(tunnel: &'a LiveTunnel, snapshot: &Snapshot) -> TunnelView<'a> {
     let info = &tunnel.info;
-    let state: State = snapshot.state;
     let started = SystemTime::now() - snapshot.age;
     TunnelView {
         id: info.id,
@@ -75,9 +56,9 @@ pub fn view<'a>(tunnel: &'a LiveTunnel, snapshot: &Snapshot) -> TunnelView<'a> {
         subject: info.subject.as_deref(),
         started: rfc3339(started),
         age_ms: ms(snapshot.age),
-        state: state.label(),
-        from_client: snapshot.from_client.into(),
-        from_upstream: snapshot.from_upstream.into(),
+        state: snapshot.state.label(),
+        from_client: snapshot.from_client,
+        from_upstream: snapshot.from_upstream,
         last_data: rfc3339(started + snapshot.last_data),
         idle_ms: ms(snapshot.age.saturating_sub(snapshot.last_data)),
         pings_answered: snapshot.pings_answered,

@@ -75,7 +75,7 @@ impl Upstream {
         }
         Err(E::from(last.unwrap_or_else(|| {
             ConnectError::NoHealthyEndpoint {
-                upstream: self.name.clone(),
+                upstream: self.name.to_string(),
             }
         })))
     }

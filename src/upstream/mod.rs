@@ -34,7 +34,8 @@ pub use error::{ConnectError, Side};
 pub use selection::Selection;
 
 pub struct Upstream {
-    pub name: String,
+    /// Shared with its tunnels' entries in `/tunnels`.
+    pub name: Arc<str>,
     /// What it was built from: a reload keeps an upstream whose config is unchanged.
     pub config: UpstreamConfig,
     endpoints: Vec<Arc<Endpoint>>,
@@ -89,7 +90,7 @@ impl Upstream {
             ))
         });
         Ok(Upstream {
-            name: cfg.name.clone(),
+            name: cfg.name.as_str().into(),
             config: cfg.clone(),
             endpoints,
             turn: AtomicUsize::new(0),

@@ -4,8 +4,9 @@
 use tokio::io::AsyncWriteExt;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::super::live::State;
 use super::super::test_io::*;
-use super::super::{State, CLOSE_GRACE};
+use super::super::CLOSE_GRACE;
 use wsgate_proto::frame::OpCode;
 
 #[tokio::test(start_paused = true)]
