@@ -36,6 +36,7 @@ pub(super) struct TapHub {
     payload: AtomicU32,
     /// `None` before the first tap and after the tunnel ended.
     channel: Mutex<Option<broadcast::Sender<Arc<TapFrame>>>>,
+    /// Set under `channel`'s lock as the tunnel ends, so that no tap attaches after its end.
     ended: std::sync::atomic::AtomicBool,
 }
 

@@ -19,7 +19,8 @@ pub struct Registry {
 }
 
 /// A tunnel's place in the registry: it leaves when this is dropped (with the tunnel's relay, or
-/// with its parameters when the relay never starts), and its taps and waiters are told.
+/// with its parameters when the relay never starts), and is ended (again, if its relay ran and
+/// ended it) so that its taps and waiters are told either way.
 pub struct Registration {
     registry: Arc<Registry>,
     tunnel: Arc<LiveTunnel>,
